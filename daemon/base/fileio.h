@@ -1,0 +1,34 @@
+/* File I/O with bounds and crash-safe replacement. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+/* Read all of @path into @out (appending). Fails with -EFBIG when the file is
+ * larger than @max bytes, naming the file and the limit. */
+int file_read_all(const char *path, size_t max, struct buf *out, struct err *err);
+int fd_read_all(int fd, const char *name, size_t max, struct buf *out, struct err *err);
+
+/* Replace @path atomically: write a temporary file in the same directory,
+ * fsync it, rename it over @path, fsync the directory. A crash leaves either
+ * the old or the new content, never a mix. */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      struct err *err);
+
+/* Write all @len bytes to @fd, retrying on EINTR and short writes. */
+int fd_write_all(int fd, const void *data, size_t len);
+
+/* fsync the directory containing @path. */
+int dir_fsync_parent(const char *path, struct err *err);
+
+/* mkdir -p with @mode for the directories it creates. */
+int dir_make_all(const char *path, mode_t mode, struct err *err);
+
+/* Join a directory and a relative path; an absolute @rel is returned as is.
+ * Returns a malloc'd string. */
+char *path_join(const char *dir, const char *rel);
+/* The directory part of @path ("." when it has none); malloc'd. */
+char *path_dirname(const char *path);

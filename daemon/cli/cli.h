@@ -1,0 +1,33 @@
+/* The egressd command line: one binary, git-style subcommands.
+ *
+ * Each subcommand lives in cmd-<name>.c and exports one entry point listed
+ * in the table of main.c. Entry points get argv with argv[0] = the
+ * subcommand name, parse their own options (getopt_long, --help on each) and
+ * return the process exit status. When you add a subcommand, also touch: the
+ * table in main.c, docs/man/egressd.1 and docs/cli.md.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct cli_command {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv);
+};
+
+/* Exit codes shared by the commands (validate: 0 valid, 1 invalid). */
+enum {
+  CLI_EXIT_OK = 0,
+  CLI_EXIT_FAIL = 1,   /* the answer is "no": invalid, differences, not verified */
+  CLI_EXIT_USAGE = 2,  /* bad usage or an I/O error */
+};
+
+/* Print "egressd <cmd>: <msg>" to stderr and return CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Should output to @f use colour (a terminal, NO_COLOR unset)? */
+bool cli_color(FILE *f);
+
+int cmd_validate(int argc, char **argv);
+int cmd_render(int argc, char **argv);

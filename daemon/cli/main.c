@@ -1,0 +1,71 @@
+/* egressd's entry point: dispatch to a subcommand (git style). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/str.h"
+#include "cli/cli.h"
+
+static const struct cli_command commands[] = {
+    {"validate", "check a checkout of the config repo; every problem as file:line:col", cmd_validate},
+    {"render", "print the manifests a config repo renders to", cmd_render},
+};
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+
+  fprintf(stderr, "egressd %s: ", cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'egressd %s --help'.\n", cmd);
+  return CLI_EXIT_USAGE;
+}
+
+bool cli_color(FILE *f) {
+  const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
+  return isatty(fileno(f)) && str_is_empty(nc) && !str_eq(term, "dumb");
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: egressd [--version] [--help] <command> [<args>]\n\n"
+             "egressd keeps Istio egress policy from a Git repository applied to a fleet of\n"
+             "Kubernetes clusters.\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\nSee 'egressd <command> --help' and egressd(1).\n");
+}
+
+int main(int argc, char **argv) {
+  const char *name;
+
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  name = argv[1];
+  if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+    printf("egressd %s\n", EGRESSD_VERSION);
+    return CLI_EXIT_OK;
+  }
+  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+    if (argc > 2 && strcmp(name, "help") == 0) {
+      static char help_opt[] = "--help";
+      char *sub[] = {argv[2], help_opt, NULL};
+      for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(commands[i].name, argv[2]) == 0)
+          return commands[i].run(2, sub);
+    }
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (strcmp(commands[i].name, name) == 0) {
+      optind = 1;
+      return commands[i].run(argc - 1, argv + 1);
+    }
+  fprintf(stderr, "egressd: '%s' is not an egressd command. See 'egressd --help'.\n", name);
+  return CLI_EXIT_USAGE;
+}
