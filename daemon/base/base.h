@@ -5,6 +5,7 @@
 #include "base/diag.h"
 #include "base/err.h"
 #include "base/fileio.h"
+#include "base/fileset.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/strmap.h"

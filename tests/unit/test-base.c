@@ -213,6 +213,42 @@ START_TEST(test_path_helpers) {
 }
 END_TEST
 
+
+START_TEST(test_fileset_load_dir_sorted_bounded) {
+  char *dir = testutil_tmpdir();
+  struct fileset fs;
+  struct fileset_limits lim = fileset_limits_default;
+  struct err e = ERR_INIT;
+  static const char *const yaml[] = {".yaml", ".yml", NULL};
+
+  testutil_write(dir, "b.yaml", "b: 1\n");
+  testutil_write(dir, "a/x.yaml", "x: 1\n");
+  testutil_write(dir, "a-b.yml", "y: 1\n");
+  testutil_write(dir, "notes.txt", "ignored\n");
+  testutil_write(dir, ".git/config", "hidden\n");
+  fileset_init(&fs, NULL);
+  ck_assert_ok(fileset_load_dir(&fs, dir, yaml, &e), &e);
+  fileset_sort(&fs);
+  ck_assert_uint_eq(fs.n, 3);
+  ck_assert_str_eq(fs.items[0].path, "a-b.yml");
+  ck_assert_str_eq(fs.items[1].path, "a/x.yaml");
+  ck_assert_str_eq(fs.items[2].path, "b.yaml");
+  ck_assert_ptr_nonnull(fileset_get(&fs, "a/x.yaml"));
+  ck_assert_int_eq(fileset_add(&fs, "b.yaml", "", 0, &e), -EEXIST);
+  err_clear(&e);
+  ck_assert_int_eq(fileset_add(&fs, "../etc/passwd", "", 0, &e), -EINVAL);
+  fileset_dispose(&fs);
+
+  lim.max_file_bytes = 4;
+  fileset_init(&fs, &lim);
+  err_clear(&e);
+  ck_assert_int_eq(fileset_load_dir(&fs, dir, yaml, &e), -E2BIG);
+  fileset_dispose(&fs);
+  testutil_rmrf(dir);
+  free(dir);
+}
+END_TEST
+
 static Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("base");
@@ -229,6 +265,7 @@ static Suite *base_suite(void) {
   tcase_add_test(tc, test_file_write_atomic_and_bounded_read);
   tcase_add_test(tc, test_diag_sorted_compiler_format);
   tcase_add_test(tc, test_path_helpers);
+  tcase_add_test(tc, test_fileset_load_dir_sorted_bounded);
   suite_add_tcase(s, tc);
   return s;
 }
