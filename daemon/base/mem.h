@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdlib.h>
 
 void *xmalloc(size_t size) __attribute__((malloc, returns_nonnull));
 void *xcalloc(size_t n, size_t size) __attribute__((malloc, returns_nonnull));

@@ -5,6 +5,7 @@
 
 #include "base/base.h"
 #include "doc/doc.h"
+#include "doc/doc-schema.h"
 #include "testutil.h"
 
 static struct doc_arena *A;
@@ -290,6 +291,67 @@ START_TEST(test_doc_empty_documents) {
 }
 END_TEST
 
+
+static const char *const protocols[] = {"HTTP", "TLS", NULL};
+static const struct doc_schema port_number = {DOC_SCHEMA_INT, "a port number (1-65535)", .min = 1,
+                                              .max = 65535};
+static const struct doc_schema proto = {DOC_SCHEMA_STR, .enum_values = protocols};
+static const struct doc_schema str = {DOC_SCHEMA_STR};
+static const struct doc_schema strlist = {DOC_SCHEMA_LIST, .items = &str, .min_items = 1};
+static const struct doc_schema_field port_fields[] = {
+    {"number", &port_number, true}, {"protocol", &proto, true}, {"sniHosts", &strlist, false}, {NULL}};
+static const struct doc_schema port = {DOC_SCHEMA_OBJECT, .fields = port_fields};
+static const struct doc_schema ports = {DOC_SCHEMA_LIST, .items = &port};
+static const struct doc_schema labels = {DOC_SCHEMA_STRMAP};
+static const struct doc_schema_field spec_fields[] = {
+    {"ports", &ports, true}, {"labels", &labels, false}, {NULL}};
+static const struct doc_schema spec = {DOC_SCHEMA_OBJECT, .fields = spec_fields};
+
+START_TEST(test_doc_schema_reports_every_problem) {
+  struct err e = ERR_INIT;
+  struct diag_list d = {0};
+  char t[512];
+  struct doc_node *n = parse1("ports:\n"
+                              "  - number: 80\n"
+                              "    protocol: HTTP\n"
+                              "    sni_hosts: [a.example.com]\n"
+                              "  - number: '443'\n"
+                              "    protocol: QUIC\n"
+                              "  - number: 70000\n"
+                              "labels: {env: 1}\n"
+                              "extra: x\n",
+                              &e);
+
+  ck_assert_ptr_nonnull(n);
+  ck_assert_uint_eq(doc_schema_check(n, &spec, "spec", &d), 7);
+  diag_sort(&d);
+  ck_assert_str_eq(diag_format(&d.items[0], t, sizeof(t)),
+                   "t.yaml:4:5: error: unknown field 'sni_hosts' in spec.ports[0]; did you mean "
+                   "'sniHosts'?");
+  ck_assert_str_eq(diag_format(&d.items[1], t, sizeof(t)),
+                   "t.yaml:5:13: error: spec.ports[1].number must be a port number (1-65535), not "
+                   "the string \"443\"");
+  ck_assert_str_eq(diag_format(&d.items[2], t, sizeof(t)),
+                   "t.yaml:6:15: error: spec.ports[1].protocol: 'QUIC' is not one of HTTP, TLS");
+  ck_assert_str_eq(diag_format(&d.items[3], t, sizeof(t)),
+                   "t.yaml:7:5: error: missing required field 'protocol' in spec.ports[2]");
+  ck_assert_str_eq(diag_format(&d.items[4], t, sizeof(t)),
+                   "t.yaml:7:13: error: spec.ports[2].number: 70000 is out of range 1-65535");
+  ck_assert_str_eq(diag_format(&d.items[5], t, sizeof(t)),
+                   "t.yaml:8:15: error: spec.labels.env must be a string, not the integer 1; quote it");
+  ck_assert_str_eq(diag_format(&d.items[6], t, sizeof(t)),
+                   "t.yaml:9:1: error: unknown field 'extra' in spec");
+  diag_list_dispose(&d);
+}
+END_TEST
+
+START_TEST(test_doc_schema_distance) {
+  ck_assert_uint_eq(doc_schema_distance("sni_hosts", "sniHosts", 2), 0);
+  ck_assert_uint_eq(doc_schema_distance("gatway", "gateway", 2), 1);
+  ck_assert_uint_gt(doc_schema_distance("zzzz", "gateway", 2), 2);
+}
+END_TEST
+
 static Suite *doc_suite(void) {
   Suite *s = suite_create("doc");
   TCase *tc = tcase_create("doc");
@@ -311,6 +373,8 @@ static Suite *doc_suite(void) {
   tcase_add_test(tc, test_doc_equal_ignores_key_order);
   tcase_add_test(tc, test_doc_map_set_del);
   tcase_add_test(tc, test_doc_empty_documents);
+  tcase_add_test(tc, test_doc_schema_reports_every_problem);
+  tcase_add_test(tc, test_doc_schema_distance);
   suite_add_tcase(s, tc);
   return s;
 }
