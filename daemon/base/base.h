@@ -3,6 +3,7 @@
 
 #include "base/buf.h"
 #include "base/diag.h"
+#include "base/dns.h"
 #include "base/err.h"
 #include "base/fileio.h"
 #include "base/fileset.h"

@@ -249,6 +249,36 @@ START_TEST(test_fileset_load_dir_sorted_bounded) {
 }
 END_TEST
 
+
+START_TEST(test_dns_names) {
+  ck_assert_ptr_null(dns_label_check("smm-demo"));
+  ck_assert_str_eq(dns_label_check("Smm"), "must be lower case");
+  ck_assert_str_eq(dns_label_check("-a"), "must start and end with a letter or digit");
+  ck_assert_str_eq(dns_label_check("a.b"), "may contain only lower-case letters, digits and '-'");
+  ck_assert_ptr_nonnull(dns_label_check("a123456789012345678901234567890123456789012345678901234567890123"));
+  ck_assert_ptr_null(dns_rfc1035_label_check("egress-gw"));
+  ck_assert_ptr_nonnull(dns_rfc1035_label_check("1gw"));
+  ck_assert_ptr_null(dns_subdomain_check("httpbin.org-egress"));
+  ck_assert_str_eq(dns_subdomain_check("a..b"), "has an empty part between dots");
+}
+END_TEST
+
+START_TEST(test_dns_hosts) {
+  ck_assert_ptr_null(dns_host_check("httpbin.org"));
+  ck_assert_ptr_null(dns_host_check("*.googleapis.com"));
+  ck_assert_ptr_nonnull(dns_host_check("*"));
+  ck_assert_ptr_nonnull(dns_host_check("api*.example.com"));
+  ck_assert_ptr_nonnull(dns_host_check("a.*.example.com"));
+  ck_assert_ptr_nonnull(dns_host_check("localhost"));
+  ck_assert_ptr_nonnull(dns_host_check("10.0.0.1"));
+  ck_assert_ptr_nonnull(dns_host_check("example.com."));
+  ck_assert_ptr_nonnull(dns_host_check("Example.com"));
+  ck_assert_ptr_nonnull(dns_host_check("*.com"));
+  ck_assert_str_eq(dns_host_check("localhost"),
+                   "is not fully qualified; write the full domain name (api.example.com)");
+}
+END_TEST
+
 static Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("base");
@@ -266,6 +296,8 @@ static Suite *base_suite(void) {
   tcase_add_test(tc, test_diag_sorted_compiler_format);
   tcase_add_test(tc, test_path_helpers);
   tcase_add_test(tc, test_fileset_load_dir_sorted_bounded);
+  tcase_add_test(tc, test_dns_names);
+  tcase_add_test(tc, test_dns_hosts);
   suite_add_tcase(s, tc);
   return s;
 }

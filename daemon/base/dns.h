@@ -1,0 +1,18 @@
+/* Name rules of Kubernetes and Istio, as pure string checks. Each returns
+ * NULL when @s is valid, else a short reason a user can act on. */
+#pragma once
+
+/* DNS-1123 label: 1-63 of [a-z0-9-], starting and ending alphanumeric.
+ * Kubernetes namespaces, label-like names, Istio Gateway names. */
+const char *dns_label_check(const char *s);
+/* RFC 1035 label: a DNS-1123 label that starts with a letter (Service
+ * names, hence IstioMeshGateway names). */
+const char *dns_rfc1035_label_check(const char *s);
+/* DNS-1123 subdomain: 1-253 characters, dot-separated DNS-1123 labels
+ * (most Kubernetes object names). */
+const char *dns_subdomain_check(const char *s);
+/* An external host for Istio: a fully qualified domain name (at least two
+ * labels, the last not all-numeric), lower-case, optionally with a wildcard
+ * as the whole first label ("*.example.com"); at most 253 characters; a
+ * trailing dot is not allowed. */
+const char *dns_host_check(const char *s);

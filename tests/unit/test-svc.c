@@ -1,0 +1,142 @@
+/* Unit tests for daemon/svc: the host config. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "base/base.h"
+#include "svc/hostconfig.h"
+#include "testutil.h"
+
+static const char *good =
+    "repository:\n"
+    "  url: ssh://git@git.example.com/platform/egress.git\n"
+    "  interval: 20s\n"
+    "  sshKey: deploy_key\n"
+    "  knownHosts: /etc/egressd/known_hosts\n"
+    "verify:\n"
+    "  policy: head\n"
+    "  allowedSigners: allowed_signers\n"
+    "clusters:\n"
+    "  - name: prod-eu\n"
+    "    kubeconfig: clusters/prod-eu.kubeconfig\n"
+    "    context: admin\n"
+    "  - name: canary\n"
+    "    kubeconfig: /abs/canary.kubeconfig\n"
+    "sync:\n"
+    "  pruneBudget: 3\n"
+    "  driftInterval: 1m\n"
+    "state:\n"
+    "  dir: /tmp/egressd-state\n"
+    "log:\n"
+    "  level: debug\n";
+
+START_TEST(test_svc_hostconfig_good_resolves_paths_and_defaults) {
+  struct hostconfig *c = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+
+  ck_assert_ok(hostconfig_parse("/etc/egressd/egressd.yaml", good, strlen(good), &c, &d, &e), &e);
+  ck_assert_uint_eq(d.errors, 0);
+  ck_assert_str_eq(c->repo.ref, "refs/heads/main");
+  ck_assert(c->repo.interval_usec == 20 * USEC_PER_SEC);
+  ck_assert_str_eq(c->repo.ssh_key, "/etc/egressd/deploy_key");
+  ck_assert_int_eq(c->verify.policy, HOSTCONFIG_VERIFY_HEAD);
+  ck_assert_str_eq(c->verify.allowed_signers, "/etc/egressd/allowed_signers");
+  ck_assert_uint_eq(c->n_clusters, 2);
+  ck_assert_str_eq(hostconfig_cluster_find(c, "prod-eu")->kubeconfig,
+                   "/etc/egressd/clusters/prod-eu.kubeconfig");
+  ck_assert_str_eq(hostconfig_cluster_find(c, "prod-eu")->context, "admin");
+  ck_assert_ptr_null(hostconfig_cluster_find(c, "canary")->context);
+  ck_assert_uint_eq(c->sync.prune_budget, 3);
+  ck_assert(c->sync.drift_interval_usec == 60 * USEC_PER_SEC);
+  ck_assert_str_eq(c->ledger_dir, "/tmp/egressd-state/ledger");
+  ck_assert_str_eq(c->ledger_key, "/etc/egressd/ledger_ed25519");
+  ck_assert_int_eq(c->log_level, LOG_DEBUG);
+  hostconfig_free(c);
+}
+END_TEST
+
+START_TEST(test_svc_hostconfig_reports_every_problem) {
+  const char *bad = "repository:\n"
+                    "  url: not a url\n"
+                    "  intervall: 5s\n"
+                    "verify:\n"
+                    "  policy: some\n"
+                    "clusters:\n"
+                    "  - name: Prod\n"
+                    "    kubeconfig: a\n"
+                    "  - name: x\n"
+                    "  - name: y\n"
+                    "    kubeconfig: b\n"
+                    "  - name: y\n"
+                    "    kubeconfig: c\n"
+                    "sync:\n"
+                    "  driftInterval: soon\n";
+  struct hostconfig *c = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+  char t[512];
+  const char *want[] = {
+      "h.yaml:2:8: error: repository.url 'not a url' is not a Git URL; use file://, git://, "
+      "https://, ssh:// or user@host:path",
+      "h.yaml:3:3: error: unknown field 'intervall' in repository; did you mean 'interval'?",
+      "h.yaml:5:3: error: verify.allowedSigners is required unless verify.policy is none "
+      "(commits are verified by default; see docs/signing.md)",
+      "h.yaml:5:11: error: verify.policy: 'some' is not one of none, head, all",
+      "h.yaml:7:11: error: cluster name 'Prod' must be lower case (cluster names are DNS-1123 "
+      "labels)",
+      "h.yaml:9:5: error: missing required field 'kubeconfig' in clusters[1]",
+      "h.yaml:12:11: error: cluster 'y' is listed twice (first at line 10)",
+      "h.yaml:15:18: error: sync.driftInterval: 'soon' is not a duration; write it as 30s, 5m, "
+      "1h30m or 250ms",
+  };
+
+  ck_assert_int_eq(hostconfig_parse("h.yaml", bad, strlen(bad), &c, &d, &e), -EINVAL);
+  ck_assert_ptr_null(c);
+  diag_sort(&d);
+  ck_assert_uint_eq(d.n, sizeof(want) / sizeof(want[0]));
+  for (size_t i = 0; i < d.n; i++)
+    ck_assert_str_eq(diag_format(&d.items[i], t, sizeof(t)), want[i]);
+  diag_list_dispose(&d);
+}
+END_TEST
+
+START_TEST(test_svc_hostconfig_syntax_error_is_a_diagnostic) {
+  const char *bad = "repository: {url: [\n";
+  struct hostconfig *c = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+
+  ck_assert_int_eq(hostconfig_parse("h.yaml", bad, strlen(bad), &c, &d, &e), -EINVAL);
+  ck_assert_uint_eq(d.errors, 1);
+  ck_assert_str_eq(d.items[0].file, "h.yaml");
+  ck_assert(!err_isset(&e));
+  diag_list_dispose(&d);
+}
+END_TEST
+
+START_TEST(test_svc_hostconfig_missing_file_is_io_error) {
+  struct hostconfig *c = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+
+  ck_assert_int_eq(hostconfig_load("/nonexistent/egressd.yaml", &c, &d, &e), -ENOENT);
+  ck_assert_msg(strstr(e.msg, "cannot read the host config") != NULL, "%s", e.msg);
+  ck_assert_uint_eq(d.errors, 0);
+}
+END_TEST
+
+static Suite *svc_suite(void) {
+  Suite *s = suite_create("svc");
+  TCase *tc = tcase_create("hostconfig");
+
+  tcase_add_test(tc, test_svc_hostconfig_good_resolves_paths_and_defaults);
+  tcase_add_test(tc, test_svc_hostconfig_reports_every_problem);
+  tcase_add_test(tc, test_svc_hostconfig_syntax_error_is_a_diagnostic);
+  tcase_add_test(tc, test_svc_hostconfig_missing_file_is_io_error);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) { return testutil_run(svc_suite()); }
