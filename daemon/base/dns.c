@@ -8,10 +8,10 @@
 
 static bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
-static const char *label(const char *s, size_t len) {
+static const char *label_max(const char *s, size_t len, size_t max) {
   if (len == 0)
     return "is empty";
-  if (len > 63)
+  if (len > max)
     return "is longer than 63 characters";
   for (size_t i = 0; i < len; i++) {
     char c = s[i];
@@ -24,6 +24,8 @@ static const char *label(const char *s, size_t len) {
     return "must start and end with a letter or digit";
   return NULL;
 }
+
+static const char *label(const char *s, size_t len) { return label_max(s, len, 63); }
 
 const char *dns_label_check(const char *s) { return label(s, strlen(s)); }
 
@@ -47,7 +49,8 @@ const char *dns_subdomain_check(const char *s) {
   for (const char *p = s;;) {
     const char *dot = strchr(p, '.');
     size_t len = dot ? (size_t)(dot - p) : strlen(p);
-    const char *why = label(p, len);
+    /* Kubernetes (IsDNS1123Subdomain) bounds only the whole name, not each part */
+    const char *why = label_max(p, len, 253);
     if (why)
       return len == 0 ? "has an empty part between dots" : why;
     if (!dot)

@@ -8,8 +8,10 @@ const char *dns_label_check(const char *s);
 /* RFC 1035 label: a DNS-1123 label that starts with a letter (Service
  * names, hence IstioMeshGateway names). */
 const char *dns_rfc1035_label_check(const char *s);
-/* DNS-1123 subdomain: 1-253 characters, dot-separated DNS-1123 labels
- * (most Kubernetes object names). */
+/* DNS-1123 subdomain as Kubernetes checks it (IsDNS1123Subdomain): at most
+ * 253 characters, dot-separated parts of [a-z0-9-] that start and end
+ * alphanumeric (Kubernetes does not bound each part to 63). Most object
+ * names. */
 const char *dns_subdomain_check(const char *s);
 /* An external host for Istio: a fully qualified domain name (at least two
  * labels, the last not all-numeric), lower-case, optionally with a wildcard

@@ -116,7 +116,8 @@ static int load(struct fileset *fs, int dirfd, const char *rel, unsigned depth,
     names = xgrow(names, &cap, n + 1, sizeof(*names));
     names[n++] = xstrdup(de->d_name);
   }
-  qsort(names, n, sizeof(*names), cmp_name);
+  if (n)
+    qsort(names, n, sizeof(*names), cmp_name);
   for (size_t i = 0; i < n && r >= 0; i++) {
     char *child = *rel ? xasprintf("%s/%s", rel, names[i]) : xstrdup(names[i]);
     struct stat st;

@@ -29,5 +29,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Should output to @f use colour (a terminal, NO_COLOR unset)? */
 bool cli_color(FILE *f);
 
+struct intent_repo;
+struct diag_list;
+struct err;
+/* Load the config repo checked out in @dir (every problem into @diags). */
+int cli_repo_load_dir(const char *dir, struct intent_repo **ret, struct diag_list *diags,
+                      struct err *err);
+/* Render @repo for every Fleet cluster without output, to find what only
+ * rendering finds (template overrides, colliding names). */
+int cli_repo_check_render(const struct intent_repo *repo, const char *istio_api,
+                          struct diag_list *diags, size_t *ret_objects, struct err *err);
+
 int cmd_validate(int argc, char **argv);
 int cmd_render(int argc, char **argv);

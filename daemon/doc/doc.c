@@ -52,6 +52,34 @@ void doc_arena_free(struct doc_arena *a) {
   free(a);
 }
 
+void doc_arena_reset(struct doc_arena *a) {
+  struct block *keep = NULL;
+
+  for (struct block *b = a->head, *next; b; b = next) {
+    next = b->next;
+    if (!keep && b->size == BLOCK_SIZE) {
+      keep = b;
+      continue;
+    }
+    free(b);
+  }
+  a->head = keep;
+  a->total = 0;
+  if (keep) {
+    keep->next = NULL;
+    keep->used = 0;
+    a->total = keep->size;
+  }
+}
+
+void doc_arena_free_secret(struct doc_arena *a) {
+  if (!a)
+    return;
+  for (struct block *b = a->head; b; b = b->next)
+    mem_wipe(b->data, b->used);
+  doc_arena_free(a);
+}
+
 size_t doc_arena_size(const struct doc_arena *a) { return a ? a->total : 0; }
 
 void *doc_arena_alloc(struct doc_arena *a, size_t size) {

@@ -85,6 +85,13 @@ extern const struct doc_limits doc_limits_default;
 
 struct doc_arena *doc_arena_new(void);
 void doc_arena_free(struct doc_arena *a);
+/* Free @a after overwriting every byte it handed out with zeros (mem_wipe),
+ * for arenas that held secrets (a kubeconfig with a token, an exec plugin's
+ * credential). NULL is fine. */
+void doc_arena_free_secret(struct doc_arena *a);
+/* Forget everything allocated, keeping one block for reuse: a scratch arena
+ * per rendered object costs no malloc in the steady state. */
+void doc_arena_reset(struct doc_arena *a);
 /* Bytes held by the arena (for benchmarks and bounds). */
 size_t doc_arena_size(const struct doc_arena *a);
 void *doc_arena_alloc(struct doc_arena *a, size_t size);

@@ -1,0 +1,354 @@
+/* Cross-object rules of the config repo. Runs after every document has been
+ * loaded, so it sees the whole repo and reports every problem at once:
+ *
+ *   names         DNS-1123 (RFC 1035 for gateways: they name a Service)
+ *   duplicates    gateways, intents, Fleet clusters, waves
+ *   gateways      port names carry the protocol, unique ports, a target port
+ *                 below 1024 needs runAsRoot (SMM's non-root gateways)
+ *   intents       gateway references, FQDN hosts, ports the gateway serves,
+ *                 protocol agreement, TLS origination only for HTTP
+ *   fleet         selectors that match no cluster, an intent on a cluster
+ *                 its gateway is not deployed to
+ *   conflicts     one host and port leaves through one gateway per cluster;
+ *                 one host per namespace (one VirtualService per host)
+ *
+ * Lookups are hashed, so a repo of 10,000 intents checks in linear time.
+ * When you add a rule, add its test in tests/unit/test-intent.c with the
+ * exact message and position.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/dns.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/strmap.h"
+#include "intent/intent-int.h"
+
+#define E(l, pos, ...) diag_error((l)->diags, (pos).file, (pos).line, (pos).col, __VA_ARGS__)
+#define W(l, pos, ...) diag_warning((l)->diags, (pos).file, (pos).line, (pos).col, __VA_ARGS__)
+
+static void check_name(struct load *l, struct intent_pos pos, const char *what, const char *name,
+                       const char *(*rule)(const char *)) {
+  const char *why = rule(name);
+
+  if (why)
+    E(l, pos, "%s '%s' %s", what, name, why);
+}
+
+static bool gateway_port_protocol(const char *name, enum intent_protocol *ret) {
+  static const struct {
+    const char *prefix;
+    enum intent_protocol proto;
+  } map[] = {{"https", INTENT_PROTOCOL_HTTPS}, {"http", INTENT_PROTOCOL_HTTP},
+             {"tls", INTENT_PROTOCOL_TLS}};
+
+  for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+    size_t n = strlen(map[i].prefix);
+    if (strncmp(name, map[i].prefix, n) == 0 && (name[n] == '\0' || name[n] == '-')) {
+      *ret = map[i].proto;
+      return true;
+    }
+  }
+  return false;
+}
+
+static void check_gateway(struct load *l, struct intent_gateway *g) {
+  struct intent_pos at = g->pos;
+
+  check_name(l, at, "gateway name", g->name, dns_rfc1035_label_check);
+  check_name(l, at, "namespace", g->namespace, dns_label_check);
+  if (*g->cp_name)
+    check_name(l, at, "control plane name", g->cp_name, dns_subdomain_check);
+  if (*g->cp_namespace)
+    check_name(l, at, "control plane namespace", g->cp_namespace, dns_label_check);
+  if (g->replicas_max < g->replicas_min)
+    E(l, at, "gateway %s: replicas.max (%d) is below replicas.min (%d)", g->id, g->replicas_max,
+      g->replicas_min);
+  for (size_t i = 0; i < g->n_ports; i++) {
+    struct intent_gateway_port *p = &g->ports[i];
+    const char *why = dns_label_check(p->name);
+
+    if (why)
+      E(l, p->pos, "gateway port name '%s' %s", p->name, why);
+    else if (!gateway_port_protocol(p->name, &p->protocol))
+      E(l, p->pos,
+        "gateway port name '%s' does not say its protocol; name it http, http-<suffix>, https, "
+        "https-<suffix>, tls or tls-<suffix> (Istio selects the protocol from the name)",
+        p->name);
+    if (!g->run_as_root && p->target_port < 1024)
+      E(l, p->pos,
+        "targetPort %d is below 1024 but the gateway runs as non-root and cannot bind it; use "
+        "a targetPort above 1024 (for example %d) or set spec.runAsRoot: true",
+        p->target_port, p->target_port + 8000 < 65536 ? p->target_port + 8000 : 8080);
+    for (size_t j = 0; j < i; j++) {
+      if (g->ports[j].port == p->port)
+        E(l, p->pos, "gateway %s has port %d twice (also at line %u)", g->id, p->port,
+          g->ports[j].pos.line);
+      else if (strcmp(g->ports[j].name, p->name) == 0)
+        E(l, p->pos, "gateway %s has port name '%s' twice (also at line %u)", g->id, p->name,
+          g->ports[j].pos.line);
+      else if (g->ports[j].target_port == p->target_port)
+        E(l, p->pos, "gateway %s maps two ports to targetPort %d (also at line %u)", g->id,
+          p->target_port, g->ports[j].pos.line);
+    }
+  }
+}
+
+static const struct intent_gateway_port *gateway_port(const struct intent_gateway *g, int port) {
+  for (size_t i = 0; i < g->n_ports; i++)
+    if (g->ports[i].port == port)
+      return &g->ports[i];
+  return NULL;
+}
+
+static void resolve_gateway(struct load *l, struct intent *in) {
+  const char *ref = in->gateway_ref, *slash = strchr(ref, '/');
+  char ns[256], name[256];
+  const struct intent_pos at = in->pos;
+
+  if (slash) {
+    if ((size_t)(slash - ref) >= sizeof(ns) || strlen(slash + 1) >= sizeof(name)) {
+      E(l, at, "gateway reference '%s' is too long", ref);
+      return;
+    }
+    memcpy(ns, ref, (size_t)(slash - ref));
+    ns[slash - ref] = '\0';
+    str_copy(name, sizeof(name), slash + 1);
+  } else {
+    str_copy(ns, sizeof(ns), in->namespace);
+    str_copy(name, sizeof(name), ref);
+  }
+  {
+    char key[600];
+    str_format(key, sizeof(key), "%s/%s", ns, name);
+    in->gateway = strmap_get(&l->repo->gateway_index, key);
+  }
+  if (!in->gateway) {
+    const struct intent_gateway *elsewhere = NULL;
+    for (size_t i = 0; i < l->repo->n_gateways; i++)
+      if (strcmp(l->repo->gateways[i]->name, name) == 0)
+        elsewhere = l->repo->gateways[i];
+    if (elsewhere && !slash)
+      E(l, at,
+        "intent %s: no EgressGateway '%s' in namespace '%s'; did you mean '%s' (write the "
+        "namespace: gateway: %s)?",
+        in->id, name, ns, elsewhere->id, elsewhere->id);
+    else
+      E(l, at, "intent %s: no EgressGateway '%s/%s' in the config repo", in->id, ns, name);
+  }
+}
+
+static void check_intent(struct load *l, struct intent *in) {
+  check_name(l, in->pos, "intent name", in->name, dns_label_check);
+  check_name(l, in->pos, "namespace", in->namespace, dns_label_check);
+  resolve_gateway(l, in);
+  for (size_t i = 0; i < in->n_hosts; i++) {
+    const char *h = in->hosts[i], *why = dns_host_check(h);
+
+    if (why)
+      E(l, in->host_pos[i], "host '%s' %s", h, why);
+    else if (h[0] == '*')
+      E(l, in->host_pos[i],
+        "host '%s' is a wildcard; an egress gateway forwards to one resolvable host, so list "
+        "the hosts explicitly",
+        h);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(in->hosts[j], h) == 0)
+        E(l, in->host_pos[i], "host '%s' is listed twice in intent %s", h, in->id);
+  }
+  for (size_t i = 0; i < in->n_ports; i++) {
+    const struct intent_port *p = &in->ports[i];
+    const struct intent_gateway_port *gp;
+
+    for (size_t j = 0; j < i; j++)
+      if (in->ports[j].number == p->number)
+        E(l, p->pos, "port %d is listed twice in intent %s", p->number, in->id);
+    if (in->tls_origination && p->protocol != INTENT_PROTOCOL_HTTP)
+      E(l, p->pos,
+        "tlsOrigination: the application speaks plain HTTP and the gateway originates TLS, so "
+        "every port must be HTTP, not %s",
+        intent_protocol_name(p->protocol));
+    if (!in->gateway)
+      continue;
+    gp = gateway_port(in->gateway, p->number);
+    if (!gp)
+      E(l, p->pos,
+        "gateway %s has no service port %d; add it to the gateway's spec.service.ports (for "
+        "example {name: %s-%d, port: %d, targetPort: %d})",
+        in->gateway->id, p->number, p->protocol == INTENT_PROTOCOL_HTTP ? "http" : "tls",
+        p->number, p->number, p->number < 1024 ? p->number + 8000 : p->number);
+    else if (!intent_protocol_compatible(p->protocol, gp->protocol))
+      E(l, p->pos,
+        "port %d is %s here but gateway %s serves it as %s (port '%s'); use another port or "
+        "another gateway",
+        p->number, intent_protocol_name(p->protocol), in->gateway->id,
+        intent_protocol_name(gp->protocol), gp->name);
+  }
+}
+
+static void check_fleet(struct load *l) {
+  struct intent_fleet *f = l->repo->fleet;
+
+  for (size_t i = 0; i < f->n_clusters; i++) {
+    check_name(l, f->clusters[i].pos, "cluster name", f->clusters[i].name, dns_label_check);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(f->clusters[j].name, f->clusters[i].name) == 0)
+        E(l, f->clusters[i].pos, "cluster '%s' is listed twice in the Fleet (also at line %u)",
+          f->clusters[i].name, f->clusters[j].pos.line);
+  }
+  for (size_t i = 0; i < f->n_waves; i++) {
+    struct intent_wave *w = &f->waves[i];
+    bool any = false;
+
+    check_name(l, w->pos, "wave name", w->name, dns_label_check);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(f->waves[j].name, w->name) == 0)
+        E(l, w->pos, "wave '%s' is defined twice (also at line %u)", w->name,
+          f->waves[j].pos.line);
+    for (size_t c = 0; c < f->n_clusters && !any; c++)
+      any = intent_selector_matches(&w->selector, f->clusters[c].labels, f->clusters[c].n_labels);
+    if (!any)
+      E(l, w->selector.present ? w->selector.pos : w->pos,
+        "the selector of wave '%s' matches no cluster of the Fleet", w->name);
+  }
+}
+
+/* Does @sel match at least one fleet cluster? */
+static bool matches_some(const struct intent_fleet *f, const struct intent_selector *sel) {
+  if (!sel->present)
+    return true;
+  for (size_t c = 0; c < f->n_clusters; c++)
+    if (intent_selector_matches(sel, f->clusters[c].labels, f->clusters[c].n_labels))
+      return true;
+  return false;
+}
+
+/* One (host, port) leaves through one gateway per cluster; one host per
+ * namespace. Checked per Fleet cluster, each conflict reported once. */
+static void check_conflicts(struct load *l) {
+  const struct intent_fleet *f = l->repo->fleet;
+  struct strmap reported = {0};
+  size_t rounds = f->n_clusters;
+  bool selective = false;
+
+  for (size_t i = 0; i < l->repo->n_intents && !selective; i++)
+    selective = l->repo->intents[i]->clusters.present;
+  if (!selective)
+    rounds = 1; /* every intent is on every cluster: one round sees it all */
+  for (size_t c = 0; c < rounds; c++) {
+    const struct intent_fleet_cluster *cl = selective ? &f->clusters[c] : NULL;
+    struct strmap by_host_port = {0}, by_ns_host = {0};
+
+    for (size_t i = 0; i < l->repo->n_intents; i++) {
+      struct intent *in = l->repo->intents[i];
+      if (!in->gateway || !intent_applies_to(in, cl))
+        continue;
+      for (size_t h = 0; h < in->n_hosts; h++) {
+        char key[700];
+        struct intent *other;
+
+        str_format(key, sizeof(key), "%s/%s", in->namespace, in->hosts[h]);
+        other = strmap_put(&by_ns_host, key, in);
+        if (other && other != in) {
+          char pair[600];
+          str_format(pair, sizeof(pair), "ns|%s|%s|%s", other->id, in->id, in->hosts[h]);
+          if (!strmap_has(&reported, pair)) {
+            strmap_put(&reported, pair, NULL);
+            E(l, in->host_pos[h],
+              "host '%s' is already claimed in namespace '%s' by intent %s (%s:%u); one intent "
+              "per host and namespace, so merge the two",
+              in->hosts[h], in->namespace, other->id, other->file, other->pos.line);
+          }
+        }
+        for (size_t p = 0; p < in->n_ports; p++) {
+          str_format(key, sizeof(key), "%s:%d", in->hosts[h], in->ports[p].number);
+          other = strmap_get(&by_host_port, key);
+          if (!other) {
+            strmap_put(&by_host_port, key, in);
+          } else if (other->gateway != in->gateway) {
+            char pair[600];
+            str_format(pair, sizeof(pair), "gw|%s|%s|%s", other->id, in->id, key);
+            if (!strmap_has(&reported, pair)) {
+              strmap_put(&reported, pair, NULL);
+              E(l, in->host_pos[h],
+                "host '%s' port %d goes through gateway %s here, but intent %s (%s:%u) already "
+                "sends it through gateway %s%s%s; a host and port can leave through one gateway "
+                "per cluster",
+                in->hosts[h], in->ports[p].number, in->gateway->id, other->id, other->file,
+                other->pos.line, other->gateway->id, cl ? " on cluster " : "",
+                cl ? cl->name : "");
+            }
+          }
+        }
+      }
+    }
+    strmap_dispose(&by_host_port);
+    strmap_dispose(&by_ns_host);
+  }
+  strmap_dispose(&reported);
+}
+
+static void check_placement(struct load *l) {
+  const struct intent_fleet *f = l->repo->fleet;
+
+  for (size_t i = 0; i < l->repo->n_gateways; i++) {
+    const struct intent_gateway *g = l->repo->gateways[i];
+    if (!matches_some(f, &g->clusters))
+      E(l, g->clusters.pos, "the cluster selector of gateway %s matches no cluster of the Fleet",
+        g->id);
+  }
+  for (size_t i = 0; i < l->repo->n_intents; i++) {
+    const struct intent *in = l->repo->intents[i];
+    if (!matches_some(f, &in->clusters)) {
+      E(l, in->clusters.pos, "the cluster selector of intent %s matches no cluster of the Fleet",
+        in->id);
+      continue;
+    }
+    if (!in->gateway)
+      continue;
+    for (size_t c = 0; c < f->n_clusters; c++) {
+      const struct intent_fleet_cluster *cl = &f->clusters[c];
+      if (intent_applies_to(in, cl) && !intent_gateway_applies_to(in->gateway, cl)) {
+        E(l, in->clusters.present ? in->clusters.pos : in->pos,
+          "intent %s applies to cluster '%s' but its gateway %s is not deployed there (see the "
+          "gateway's spec.clusters)",
+          in->id, cl->name, in->gateway->id);
+        break;
+      }
+    }
+  }
+}
+
+void intent_repo_check(struct load *l) {
+  struct intent_repo *r = l->repo;
+
+  for (size_t i = 0; i < r->n_gateways; i++) {
+    struct intent_gateway *g = r->gateways[i];
+    struct intent_gateway *first = strmap_get(&r->gateway_index, g->id);
+    if (first) {
+      E(l, g->pos, "EgressGateway %s is defined twice (first at %s:%u)", g->id, first->file,
+        first->pos.line);
+      continue;
+    }
+    strmap_put(&r->gateway_index, g->id, g);
+    check_gateway(l, g);
+  }
+  for (size_t i = 0; i < r->n_intents; i++) {
+    if (i > 0 && strcmp(r->intents[i - 1]->id, r->intents[i]->id) == 0) {
+      E(l, r->intents[i]->pos, "EgressIntent %s is defined twice (first at %s:%u)",
+        r->intents[i]->id, r->intents[i - 1]->file, r->intents[i - 1]->pos.line);
+      continue;
+    }
+    check_intent(l, r->intents[i]);
+  }
+  if (!r->fleet) {
+    diag_error(l->diags, "", 0, 0,
+               "the config repo has no Fleet; add one (kind: Fleet) that lists the clusters and "
+               "their labels, see repo-layout/README.md");
+    return;
+  }
+  check_fleet(l);
+  check_placement(l);
+  check_conflicts(l);
+}

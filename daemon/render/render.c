@@ -1,0 +1,843 @@
+/* The renderer: for each kind in apply order, build the values of each
+ * object, apply the kind's template, stamp the ownership labels, check that
+ * names do not collide, sort by namespace/name and hand the objects out.
+ *
+ * Memory: one kind at a time lives in a scratch arena that is reset between
+ * kinds, so rendering 10,000 intents never holds every manifest at once.
+ *
+ * Invariants: the template decides the shape of an object but never its
+ * identity (apiVersion, kind, namespace, name are checked after templating)
+ * nor its ownership (the labels are set after templating).
+ *
+ * When you add a rendered kind: enum render_kind and kind_infos, a template
+ * in templates/, a builder below, render_repo's pass list, docs/templates.md,
+ * the golden files in tests/data/render and the schema check test.
+ */
+#include "render/render.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/strmap.h"
+#include "base/vec.h"
+#include "render/render-int.h"
+
+static const struct render_kind_info kind_infos[_RENDER_KIND_MAX] = {
+    [RENDER_KIND_ISTIO_MESH_GATEWAY] = {"IstioMeshGateway", "servicemesh.cisco.com",
+                                        "istiomeshgateways"},
+    [RENDER_KIND_GATEWAY] = {"Gateway", "networking.istio.io", "gateways"},
+    [RENDER_KIND_SERVICE_ENTRY] = {"ServiceEntry", "networking.istio.io", "serviceentries"},
+    [RENDER_KIND_DESTINATION_RULE] = {"DestinationRule", "networking.istio.io",
+                                      "destinationrules"},
+    [RENDER_KIND_VIRTUAL_SERVICE] = {"VirtualService", "networking.istio.io", "virtualservices"},
+    [RENDER_KIND_SIDECAR] = {"Sidecar", "networking.istio.io", "sidecars"},
+    [RENDER_KIND_AUTHORIZATION_POLICY] = {"AuthorizationPolicy", "security.istio.io",
+                                          "authorizationpolicies"},
+};
+
+const struct render_kind_info *render_kind_info(enum render_kind k) {
+  return k < _RENDER_KIND_MAX ? &kind_infos[k] : NULL;
+}
+
+int render_kind_from_name(const char *kind) {
+  for (int k = 0; k < _RENDER_KIND_MAX; k++)
+    if (str_eq(kind_infos[k].kind, kind))
+      return k;
+  return -EINVAL;
+}
+
+bool render_istio_version_valid(const char *v) {
+  return str_eq(v, "v1") || str_eq(v, "v1beta1") || str_eq(v, "v1alpha3");
+}
+
+const char *render_builtin_template(const char *name, size_t *ret_len) {
+  for (const struct render_builtin *b = render_builtins; b->name; b++)
+    if (strcmp(b->name, name) == 0) {
+      if (ret_len)
+        *ret_len = b->len;
+      return b->text;
+    }
+  return NULL;
+}
+
+enum tmpl_id {
+  T_IMGW,
+  T_GATEWAY,
+  T_SERVICE_ENTRY,
+  T_DESTINATION_RULE,
+  T_DESTINATION_RULE_TLS,
+  T_VIRTUAL_SERVICE,
+  T_SIDECAR,
+  T_AUTHORIZATION_POLICY,
+  _T_MAX,
+};
+
+static const char *const tmpl_files[_T_MAX] = {
+    "istiomeshgateway.yaml", "gateway.yaml",         "serviceentry.yaml",
+    "destinationrule.yaml",  "destinationrule-tls.yaml", "virtualservice.yaml",
+    "sidecar.yaml",          "authorizationpolicy.yaml",
+};
+
+/* Per gateway on this cluster: the intents routed through it. */
+struct gwinfo {
+  const struct intent_gateway *gw;
+  struct ptrvec intents;
+  bool enforce;
+};
+
+struct pending {
+  const char *ns, *name;
+  struct doc_node *obj;
+  const struct intent *in;
+  const struct intent_gateway *gw;
+};
+
+struct rctx {
+  const struct intent_repo *repo;
+  const struct render_options *opts;
+  render_emit_fn emit;
+  void *userdata;
+  struct diag_list *diags;
+  struct err *err;
+  const char *net_api, *sec_api;     /* "networking.istio.io/v1beta1" ... */
+  struct doc_arena *tmpl_arena;      /* parsed templates, for the whole run */
+  struct doc_node *tmpl[_T_MAX];
+  struct doc_arena *scratch;         /* one kind at a time */
+  struct gwinfo *gws;
+  size_t n_gws;
+  struct strmap gw_by_id;            /* id -> struct gwinfo * */
+  struct strmap names;               /* "Kind/ns/name" -> owner text (malloc'd) */
+  struct ptrvec owned_names;         /* to free the owner texts */
+  struct pending *pend;
+  size_t n_pend, cap_pend;
+  size_t errors_before;
+  bool failed;                       /* a problem was reported: emit nothing more */
+  int stop;                          /* the callback's error */
+};
+
+/* ---- value builders ---- */
+
+static struct doc_node *str(struct rctx *x, const char *s) { return doc_new_str(x->scratch, s); }
+static struct doc_node *num(struct rctx *x, int64_t i) { return doc_new_int(x->scratch, i); }
+
+static void set(struct rctx *x, struct doc_node *m, const char *k, struct doc_node *v) {
+  doc_map_set(x->scratch, m, k, v ? v : doc_new_null(x->scratch));
+}
+
+static void set_str(struct rctx *x, struct doc_node *m, const char *k, const char *v) {
+  set(x, m, k, v ? str(x, v) : NULL);
+}
+
+static struct doc_node *map(struct rctx *x) { return doc_new_map(x->scratch); }
+static struct doc_node *seq(struct rctx *x) { return doc_new_seq(x->scratch); }
+static void push(struct rctx *x, struct doc_node *s, struct doc_node *v) {
+  doc_seq_push(x->scratch, s, v);
+}
+
+static struct doc_node *port_number(struct rctx *x, int n) {
+  struct doc_node *p = map(x);
+  set(x, p, "number", num(x, n));
+  return p;
+}
+
+/* exportTo for objects the gateway must see too: the own namespace and the
+ * gateway's. */
+static struct doc_node *export_to(struct rctx *x, const char *ns, const char *gw_ns) {
+  struct doc_node *s = seq(x);
+
+  push(x, s, str(x, "."));
+  if (gw_ns && strcmp(ns, gw_ns) != 0)
+    push(x, s, str(x, gw_ns));
+  return s;
+}
+
+static const char *gateway_fqdn(struct rctx *x, const struct intent_gateway *g) {
+  char *s = xasprintf("%s.%s.svc.cluster.local", g->name, g->namespace);
+  const char *r = doc_arena_strdup(x->scratch, s);
+  free(s);
+  return r;
+}
+
+/* Object names: "<intent>-<host>[-suffix]", a DNS-1123 subdomain. Hosts are
+ * lower-case FQDNs, so the only rule left is the 253-character limit: a
+ * longer name is cut and made unique by a hash of the whole. */
+static const char *object_name(struct rctx *x, const char *a, const char *b, const char *suffix) {
+  char name[300], tail[16];
+  size_t n = str_format(name, sizeof(name), "%s-%s%s", a, b, suffix ? suffix : "");
+
+  if (n > 253 || strlen(a) + strlen(b) + (suffix ? strlen(suffix) : 0) + 1 > 253) {
+    uint32_t h = 2166136261u;
+    char full[600];
+    str_format(full, sizeof(full), "%s-%s%s", a, b, suffix ? suffix : "");
+    for (const char *p = full; *p; p++)
+      h = (h ^ (unsigned char)*p) * 16777619u;
+    str_format(tail, sizeof(tail), "-%08x", h);
+    name[253 - strlen(tail)] = '\0';
+    /* a label may not end in '-' or '.' */
+    for (size_t i = strlen(name); i > 0 && (name[i - 1] == '-' || name[i - 1] == '.'); i--)
+      name[i - 1] = '\0';
+    str_copy(name + strlen(name), sizeof(name) - strlen(name), tail);
+  }
+  return doc_arena_strdup(x->scratch, name);
+}
+
+static struct doc_node *labels_for(struct rctx *x, const char *key, const char *value) {
+  struct doc_node *l = map(x);
+
+  set_str(x, l, RENDER_LABEL_MANAGED_BY, RENDER_MANAGER);
+  set_str(x, l, RENDER_LABEL_INSTANCE, x->repo->fleet->name);
+  if (key)
+    set_str(x, l, key, value);
+  return l;
+}
+
+static struct doc_node *annotations_for(struct rctx *x, const char *source, const char *owner) {
+  struct doc_node *a = map(x);
+
+  if (source)
+    set_str(x, a, RENDER_ANNOTATION_SOURCE, source);
+  set_str(x, a, RENDER_ANNOTATION_OWNER, owner);
+  return a;
+}
+
+static struct doc_node *base_values(struct rctx *x, struct doc_node *labels,
+                                    struct doc_node *annotations) {
+  struct doc_node *v = map(x), *api = map(x);
+
+  set_str(x, api, "networking", x->net_api);
+  set_str(x, api, "security", x->sec_api);
+  set(x, v, "apiVersion", api);
+  set(x, v, "labels", labels);
+  set(x, v, "annotations", annotations);
+  return v;
+}
+
+/* ---- templating and collection ---- */
+
+static void add_object(struct rctx *x, enum tmpl_id t, enum render_kind kind, const char *ns,
+                       const char *name, struct doc_node *values, const struct intent *in,
+                       const struct intent_gateway *gw) {
+  const struct render_kind_info *ki = &kind_infos[kind];
+  const char *want_api = kind == RENDER_KIND_ISTIO_MESH_GATEWAY ? "servicemesh.cisco.com/v1alpha1"
+                         : kind == RENDER_KIND_AUTHORIZATION_POLICY ? x->sec_api
+                                                                    : x->net_api;
+  const struct doc_node *tm = x->tmpl[t];
+  struct doc_node *obj, *meta, *labels;
+  char key[600], *owner;
+  const char *prev;
+
+  if (!tm)
+    return; /* the template failed to load; already reported */
+  if (render_template_apply(x->scratch, tm, values, &obj, x->diags) < 0) {
+    x->failed = true;
+    return;
+  }
+  meta = doc_map_get(obj, "metadata");
+  if (!str_eq(doc_map_str(obj, "apiVersion"), want_api) ||
+      !str_eq(doc_map_str(obj, "kind"), ki->kind) || !str_eq(doc_map_str(meta, "name"), name) ||
+      !str_eq(doc_map_str(meta, "namespace"), ns)) {
+    diag_error(x->diags, tm->file, tm->line, tm->col,
+               "template %s must render %s %s/%s (apiVersion %s); it renders %s %s/%s (apiVersion "
+               "%s): a template may shape an object but not rename or move it",
+               tmpl_files[t], ki->kind, ns, name, want_api, doc_map_str(obj, "kind") ?: "?",
+               doc_map_str(meta, "namespace") ?: "?", doc_map_str(meta, "name") ?: "?",
+               doc_map_str(obj, "apiVersion") ?: "?");
+    x->failed = true;
+    return;
+  }
+  /* ownership is not up to the template */
+  labels = doc_map_get(meta, "labels");
+  if (!doc_is(labels, DOC_MAP)) {
+    labels = map(x);
+    doc_map_set(x->scratch, meta, "labels", labels);
+  }
+  {
+    const struct doc_node *want = doc_map_get(values, "labels");
+    for (size_t i = 0; i < doc_len(want); i++)
+      doc_map_set(x->scratch, labels, want->u.map.items[i].key,
+                  doc_copy(x->scratch, want->u.map.items[i].value));
+  }
+  str_format(key, sizeof(key), "%s/%s/%s", ki->kind, ns, name);
+  owner = in ? xasprintf("intent %s (%s)", in->id, in->file)
+             : xasprintf("gateway %s (%s)", gw ? gw->id : "?", gw ? gw->file : "?");
+  prev = strmap_get(&x->names, key);
+  if (prev) {
+    diag_error(x->diags, in ? in->pos.file : gw ? gw->pos.file : "", in ? in->pos.line : gw ? gw->pos.line : 0,
+               in ? in->pos.col : gw ? gw->pos.col : 0,
+               "%s %s/%s would be rendered twice: by %s and by %s; rename one of them", ki->kind,
+               ns, name, prev, owner);
+    free(owner);
+    x->failed = true;
+    return;
+  }
+  strmap_put(&x->names, key, owner);
+  ptrvec_push(&x->owned_names, owner);
+  x->pend = xgrow(x->pend, &x->cap_pend, x->n_pend + 1, sizeof(*x->pend));
+  x->pend[x->n_pend++] = (struct pending){ns, name, obj, in, gw};
+}
+
+static int cmp_pending(const void *a, const void *b) {
+  const struct pending *p = a, *q = b;
+  int c = strcmp(p->ns, q->ns);
+  return c ? c : strcmp(p->name, q->name);
+}
+
+/* Sort what was collected for @kind, emit it, and start the next kind. */
+static void flush(struct rctx *x, enum render_kind kind) {
+  if (x->n_pend)
+    qsort(x->pend, x->n_pend, sizeof(*x->pend), cmp_pending);
+  for (size_t i = 0; i < x->n_pend && !x->failed && !x->stop; i++) {
+    const struct pending *p = &x->pend[i];
+    struct render_object o = {
+        .kind = kind,
+        .api_version = doc_map_str(p->obj, "apiVersion"),
+        .namespace = p->ns,
+        .name = p->name,
+        .intent = p->in,
+        .gateway = p->gw,
+        .adopt = p->in && p->in->adopt,
+        .object = p->obj,
+    };
+    int r = x->emit(x->userdata, &o);
+    if (r < 0)
+      x->stop = r;
+  }
+  x->n_pend = 0;
+  doc_arena_reset(x->scratch);
+}
+
+/* ---- builders, one per template ---- */
+
+static struct doc_node *gateway_values(struct rctx *x, const struct intent_gateway *g) {
+  struct doc_node *v, *gv = map(x), *cp = map(x), *rep = map(x), *svc = map(x), *ports = seq(x);
+  char owner[600];
+
+  str_format(owner, sizeof(owner), "EgressGateway %s", g->id);
+  v = base_values(x, labels_for(x, RENDER_LABEL_GATEWAY, g->name),
+                  annotations_for(x, g->path, owner));
+  set_str(x, gv, "name", g->name);
+  set_str(x, gv, "namespace", g->namespace);
+  set_str(x, gv, "fqdn", gateway_fqdn(x, g));
+  set_str(x, cp, "name", g->cp_name);
+  set_str(x, cp, "namespace", g->cp_namespace);
+  set(x, gv, "controlPlane", cp);
+  set(x, rep, "min", num(x, g->replicas_min));
+  set(x, rep, "max", num(x, g->replicas_max));
+  set(x, gv, "replicas", rep);
+  set(x, gv, "runAsRoot", doc_new_bool(x->scratch, g->run_as_root));
+  set_str(x, svc, "type", g->service_type);
+  for (size_t i = 0; i < g->n_ports; i++) {
+    struct doc_node *p = map(x);
+    set_str(x, p, "name", g->ports[i].name);
+    set(x, p, "port", num(x, g->ports[i].port));
+    set_str(x, p, "protocol", "TCP");
+    set(x, p, "targetPort", num(x, g->ports[i].target_port));
+    push(x, ports, p);
+  }
+  set(x, svc, "ports", ports);
+  set(x, gv, "service", svc);
+  {
+    struct doc_node *sel = map(x);
+    set_str(x, sel, "gateway-name", g->name);
+    set_str(x, sel, "gateway-type", "egress");
+    set(x, gv, "selector", sel);
+  }
+  set(x, gv, "servers", NULL);
+  set(x, v, "gateway", gv);
+  return v;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The servers of an Istio Gateway: per gateway port, the hosts of the intents
+ * on this cluster that use it; ports nobody uses get no server. */
+static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi) {
+  struct doc_node *servers = seq(x);
+
+  for (size_t i = 0; i < gi->gw->n_ports; i++) {
+    const struct intent_gateway_port *gp = &gi->gw->ports[i];
+    struct strmap seen = {0};
+    const char **hosts = NULL;
+    size_t n = 0, cap = 0;
+    struct doc_node *srv, *port, *hs;
+
+    for (size_t k = 0; k < gi->intents.n; k++) {
+      const struct intent *in = gi->intents.items[k];
+      bool uses = false;
+      for (size_t p = 0; p < in->n_ports && !uses; p++)
+        uses = in->ports[p].number == gp->port;
+      for (size_t h = 0; uses && h < in->n_hosts; h++)
+        if (!strmap_has(&seen, in->hosts[h])) {
+          strmap_put(&seen, in->hosts[h], NULL);
+          hosts = xgrow(hosts, &cap, n + 1, sizeof(*hosts));
+          hosts[n++] = in->hosts[h];
+        }
+    }
+    strmap_dispose(&seen);
+    if (!n) {
+      free(hosts);
+      continue;
+    }
+    qsort(hosts, n, sizeof(*hosts), cmp_str);
+    srv = map(x);
+    port = map(x);
+    set(x, port, "number", num(x, gp->port));
+    set_str(x, port, "name", gp->name);
+    set_str(x, port, "protocol", gp->protocol == INTENT_PROTOCOL_HTTP ? "HTTP" : "TLS");
+    set(x, srv, "port", port);
+    hs = seq(x);
+    for (size_t h = 0; h < n; h++)
+      push(x, hs, str(x, hosts[h]));
+    set(x, srv, "hosts", hs);
+    if (gp->protocol != INTENT_PROTOCOL_HTTP) {
+      struct doc_node *tls = map(x);
+      set_str(x, tls, "mode", "PASSTHROUGH");
+      set(x, srv, "tls", tls);
+    }
+    push(x, servers, srv);
+    free(hosts);
+  }
+  return servers;
+}
+
+static void render_gateways(struct rctx *x, bool istio_gateway) {
+  for (size_t i = 0; i < x->n_gws; i++) {
+    const struct gwinfo *gi = &x->gws[i];
+    struct doc_node *v = gateway_values(x, gi->gw);
+
+    if (!istio_gateway) {
+      add_object(x, T_IMGW, RENDER_KIND_ISTIO_MESH_GATEWAY, gi->gw->namespace, gi->gw->name, v,
+                 NULL, gi->gw);
+      continue;
+    }
+    {
+      struct doc_node *servers = gateway_servers(x, gi);
+      if (!doc_len(servers))
+        continue; /* no intent uses it here: a Gateway needs at least one server */
+      doc_map_set(x->scratch, doc_map_get(v, "gateway"), "servers", servers);
+      add_object(x, T_GATEWAY, RENDER_KIND_GATEWAY, gi->gw->namespace, gi->gw->name, v, NULL,
+                 gi->gw);
+    }
+  }
+}
+
+static struct doc_node *intent_values(struct rctx *x, const struct intent *in) {
+  char owner[600];
+  struct doc_node *v, *iv = map(x), *hosts = seq(x);
+
+  str_format(owner, sizeof(owner), "EgressIntent %s", in->id);
+  v = base_values(x, labels_for(x, RENDER_LABEL_INTENT, in->name),
+                  annotations_for(x, in->path, owner));
+  set_str(x, iv, "name", in->name);
+  set_str(x, iv, "namespace", in->namespace);
+  for (size_t h = 0; h < in->n_hosts; h++)
+    push(x, hosts, str(x, in->hosts[h]));
+  set(x, iv, "hosts", hosts);
+  set(x, iv, "exportTo", export_to(x, in->namespace, in->gateway->namespace));
+  set_str(x, iv, "gateway", in->gateway->id);
+  set(x, v, "intent", iv);
+  return v;
+}
+
+static const char *proto_lower(enum intent_protocol p) {
+  return p == INTENT_PROTOCOL_HTTP ? "http" : p == INTENT_PROTOCOL_HTTPS ? "https" : "tls";
+}
+
+static void se_port(struct rctx *x, struct doc_node *ports, int number, enum intent_protocol p) {
+  struct doc_node *e;
+  char name[32];
+
+  for (size_t i = 0; i < ports->u.seq.n; i++)
+    if (doc_map_get(ports->u.seq.items[i], "number")->u.i == number)
+      return;
+  e = map(x);
+  str_format(name, sizeof(name), "%s-%d", proto_lower(p), number);
+  set(x, e, "number", num(x, number));
+  set_str(x, e, "name", name);
+  set_str(x, e, "protocol", intent_protocol_name(p));
+  push(x, ports, e);
+}
+
+static bool on_cluster(struct rctx *x, const struct intent *in) {
+  return in->gateway && intent_applies_to(in, x->opts->cluster) &&
+         strmap_has(&x->gw_by_id, in->gateway->id);
+}
+
+static void render_service_entries(struct rctx *x) {
+  for (size_t i = 0; i < x->repo->n_intents; i++) {
+    const struct intent *in = x->repo->intents[i];
+    struct doc_node *v, *se, *ports;
+
+    if (!on_cluster(x, in))
+      continue;
+    v = intent_values(x, in);
+    se = map(x);
+    ports = seq(x);
+    for (size_t p = 0; p < in->n_ports; p++)
+      se_port(x, ports, in->ports[p].number, in->ports[p].protocol);
+    for (size_t p = 0; p < in->n_ports; p++)
+      se_port(x, ports, in->ports[p].target_port,
+              in->tls_origination ? INTENT_PROTOCOL_HTTPS : in->ports[p].protocol);
+    set(x, se, "ports", ports);
+    set(x, v, "serviceEntry", se);
+    add_object(x, T_SERVICE_ENTRY, RENDER_KIND_SERVICE_ENTRY, in->namespace, in->name, v, in,
+               NULL);
+  }
+}
+
+static void render_destination_rules(struct rctx *x) {
+  for (size_t i = 0; i < x->repo->n_intents; i++) {
+    const struct intent *in = x->repo->intents[i];
+    struct doc_node *v, *dr;
+    const char *name;
+
+    if (!on_cluster(x, in))
+      continue;
+    v = intent_values(x, in);
+    dr = map(x);
+    name = object_name(x, in->name, "gateway", NULL);
+    set_str(x, dr, "name", name);
+    set_str(x, dr, "namespace", in->namespace);
+    set_str(x, dr, "host", gateway_fqdn(x, in->gateway));
+    set_str(x, dr, "subset", in->name);
+    set(x, dr, "exportTo", export_to(x, in->namespace, NULL));
+    set(x, v, "destinationRule", dr);
+    add_object(x, T_DESTINATION_RULE, RENDER_KIND_DESTINATION_RULE, in->namespace, name, v, in,
+               NULL);
+    if (!in->tls_origination)
+      continue;
+    for (size_t h = 0; h < in->n_hosts; h++) {
+      struct doc_node *tv = intent_values(x, in), *tls = map(x);
+      const char *tname = object_name(x, in->name, in->hosts[h], "-tls");
+      set_str(x, tls, "name", tname);
+      set_str(x, tls, "namespace", in->namespace);
+      set_str(x, tls, "host", in->hosts[h]);
+      set_str(x, tls, "sni", in->hosts[h]);
+      set(x, tls, "exportTo", export_to(x, in->namespace, in->gateway->namespace));
+      {
+        struct doc_node *pls = seq(x);
+        for (size_t p = 0; p < in->n_ports; p++) {
+          struct doc_node *pl = map(x), *t = map(x);
+          bool dup = false;
+          for (size_t q = 0; q < p; q++)
+            dup |= in->ports[q].target_port == in->ports[p].target_port;
+          if (dup)
+            continue;
+          set(x, pl, "port", port_number(x, in->ports[p].target_port));
+          set_str(x, t, "mode", "SIMPLE");
+          set_str(x, t, "sni", in->hosts[h]);
+          set(x, pl, "tls", t);
+          push(x, pls, pl);
+        }
+        set(x, tls, "portLevelSettings", pls);
+      }
+      set(x, tv, "tls", tls);
+      add_object(x, T_DESTINATION_RULE_TLS, RENDER_KIND_DESTINATION_RULE, in->namespace, tname,
+                 tv, in, NULL);
+    }
+  }
+}
+
+/* The two routes of one port: mesh -> gateway Service, gateway -> host. */
+static void routes(struct rctx *x, struct doc_node *list, const struct intent *in,
+                   const struct intent_port *p, const char *host, const char *gwref,
+                   const char *gw_fqdn) {
+  bool tls = p->protocol != INTENT_PROTOCOL_HTTP;
+
+  for (int hop = 0; hop < 2; hop++) {
+    struct doc_node *rt = map(x), *match = seq(x), *m = map(x), *gws = seq(x);
+    struct doc_node *route = seq(x), *dest = map(x), *d = map(x);
+
+    push(x, gws, str(x, hop == 0 ? "mesh" : gwref));
+    set(x, m, "gateways", gws);
+    set(x, m, "port", num(x, p->number));
+    if (tls) {
+      struct doc_node *sni = seq(x);
+      push(x, sni, str(x, host));
+      set(x, m, "sniHosts", sni);
+    }
+    push(x, match, m);
+    set(x, rt, "match", match);
+    if (hop == 0) {
+      set_str(x, d, "host", gw_fqdn);
+      set_str(x, d, "subset", in->name);
+      set(x, d, "port", port_number(x, p->number));
+    } else {
+      set_str(x, d, "host", host);
+      set(x, d, "port", port_number(x, p->target_port));
+    }
+    set(x, dest, "destination", d);
+    push(x, route, dest);
+    set(x, rt, "route", route);
+    push(x, list, rt);
+  }
+}
+
+static void render_virtual_services(struct rctx *x) {
+  for (size_t i = 0; i < x->repo->n_intents; i++) {
+    const struct intent *in = x->repo->intents[i];
+    const struct intent_gateway *g;
+    const char *gwref, *fqdn;
+
+    if (!on_cluster(x, in))
+      continue;
+    g = in->gateway;
+    if (strcmp(g->namespace, in->namespace) == 0) {
+      gwref = g->name;
+    } else {
+      char *s = xasprintf("%s/%s", g->namespace, g->name);
+      gwref = doc_arena_strdup(x->scratch, s);
+      free(s);
+    }
+    fqdn = gateway_fqdn(x, g);
+    for (size_t h = 0; h < in->n_hosts; h++) {
+      struct doc_node *v = intent_values(x, in), *vs = map(x), *gws = seq(x);
+      struct doc_node *http = seq(x), *tls = seq(x);
+      const char *name = object_name(x, in->name, in->hosts[h], NULL);
+
+      push(x, gws, str(x, gwref));
+      push(x, gws, str(x, "mesh"));
+      for (size_t p = 0; p < in->n_ports; p++)
+        routes(x, in->ports[p].protocol == INTENT_PROTOCOL_HTTP ? http : tls, in, &in->ports[p],
+               in->hosts[h], gwref, fqdn);
+      set_str(x, vs, "name", name);
+      set_str(x, vs, "namespace", in->namespace);
+      set_str(x, vs, "host", in->hosts[h]);
+      set(x, vs, "gateways", gws);
+      set(x, vs, "exportTo", export_to(x, in->namespace, g->namespace));
+      set(x, vs, "http", doc_len(http) ? http : NULL);
+      set(x, vs, "tls", doc_len(tls) ? tls : NULL);
+      set(x, v, "virtualService", vs);
+      add_object(x, T_VIRTUAL_SERVICE, RENDER_KIND_VIRTUAL_SERVICE, in->namespace, name, v, in,
+                 NULL);
+    }
+  }
+}
+
+#define SIDECAR_NAME "egressd-registry-only"
+
+static void render_sidecars(struct rctx *x) {
+  struct strmap done = {0};
+
+  for (size_t i = 0; i < x->repo->n_intents; i++) {
+    const struct intent *in = x->repo->intents[i];
+    struct buf owners = BUF_INIT;
+    struct doc_node *v, *sc;
+
+    if (!in->enforce || !on_cluster(x, in) || strmap_has(&done, in->namespace))
+      continue;
+    strmap_put(&done, in->namespace, NULL);
+    buf_puts(&owners, "EgressIntent");
+    for (size_t k = i; k < x->repo->n_intents; k++) {
+      const struct intent *o = x->repo->intents[k];
+      if (o->enforce && strcmp(o->namespace, in->namespace) == 0 && on_cluster(x, o))
+        buf_printf(&owners, "%s%s", k == i ? " " : ", ", o->id);
+    }
+    v = base_values(x, labels_for(x, NULL, NULL), annotations_for(x, in->path, buf_cstr(&owners)));
+    sc = map(x);
+    set_str(x, sc, "name", SIDECAR_NAME);
+    set_str(x, sc, "namespace", in->namespace);
+    set(x, v, "sidecar", sc);
+    add_object(x, T_SIDECAR, RENDER_KIND_SIDECAR, in->namespace, SIDECAR_NAME, v, in, NULL);
+    buf_dispose(&owners);
+  }
+  strmap_dispose(&done);
+}
+
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+/* One rule per source namespace with the union of its ports. Intents are
+ * sorted by namespace/name, so a namespace's intents are adjacent. */
+static void render_authorization_policies(struct rctx *x) {
+  for (size_t i = 0; i < x->n_gws; i++) {
+    const struct gwinfo *gi = &x->gws[i];
+    const struct intent_gateway *g = gi->gw;
+    struct doc_node *v, *ap, *sel, *rules;
+    char owner[600], *name;
+
+    if (!gi->enforce)
+      continue;
+    str_format(owner, sizeof(owner), "EgressGateway %s", g->id);
+    v = base_values(x, labels_for(x, RENDER_LABEL_GATEWAY, g->name),
+                    annotations_for(x, g->path, owner));
+    ap = map(x);
+    name = xasprintf("%s-egressd-allow", g->name);
+    set_str(x, ap, "name", name);
+    set_str(x, ap, "namespace", g->namespace);
+    sel = map(x);
+    set_str(x, sel, "gateway-name", g->name);
+    set_str(x, sel, "gateway-type", "egress");
+    set(x, ap, "selector", sel);
+    rules = seq(x);
+    for (size_t k = 0; k < gi->intents.n;) {
+      const struct intent *first = gi->intents.items[k];
+      int ports[256];
+      size_t np = 0;
+      struct doc_node *rule = map(x), *from = seq(x), *src = map(x), *source = map(x);
+      struct doc_node *nss = seq(x), *to = seq(x), *op = map(x), *opv = map(x), *pl = seq(x);
+
+      for (; k < gi->intents.n; k++) {
+        const struct intent *in = gi->intents.items[k];
+        if (strcmp(in->namespace, first->namespace) != 0)
+          break;
+        for (size_t p = 0; p < in->n_ports; p++) {
+          bool dup = false;
+          for (size_t q = 0; q < np; q++)
+            dup |= ports[q] == in->ports[p].number;
+          if (!dup && np < ARRAY_SIZE(ports))
+            ports[np++] = in->ports[p].number;
+        }
+      }
+      qsort(ports, np, sizeof(int), cmp_int);
+      push(x, nss, str(x, first->namespace));
+      set(x, source, "namespaces", nss);
+      set(x, src, "source", source);
+      push(x, from, src);
+      set(x, rule, "from", from);
+      for (size_t q = 0; q < np; q++) {
+        char s[16];
+        str_format(s, sizeof(s), "%d", ports[q]);
+        push(x, pl, str(x, s));
+      }
+      set(x, opv, "ports", pl);
+      set(x, op, "operation", opv);
+      push(x, to, op);
+      set(x, rule, "to", to);
+      push(x, rules, rule);
+    }
+    set(x, ap, "rules", rules);
+    set(x, v, "authorizationPolicy", ap);
+    add_object(x, T_AUTHORIZATION_POLICY, RENDER_KIND_AUTHORIZATION_POLICY, g->namespace,
+               doc_arena_strdup(x->scratch, name), v, NULL, g);
+    free(name);
+  }
+}
+
+/* ---- driver ---- */
+
+static int load_templates(struct rctx *x) {
+  int bad = 0;
+
+  for (int t = 0; t < _T_MAX; t++) {
+    const struct fileset_entry *ov =
+        x->repo->templates ? fileset_get(x->repo->templates, tmpl_files[t]) : NULL;
+    const char *text;
+    size_t len;
+    char *name;
+    struct err e = ERR_INIT;
+
+    if (ov) {
+      text = ov->data;
+      len = ov->len;
+      name = xasprintf("templates/%s", tmpl_files[t]);
+    } else {
+      text = render_builtin_template(tmpl_files[t], &len);
+      name = xasprintf("(built-in) templates/%s", tmpl_files[t]);
+      if (!text) {
+        free(name);
+        return err_set(x->err, -ENOENT, "built-in template %s is missing", tmpl_files[t]);
+      }
+    }
+    if (doc_parse_one(x->tmpl_arena, name, text, len, NULL, &x->tmpl[t], &e) < 0) {
+      diag_error(x->diags, e.file[0] ? e.file : name, e.line, e.col, "%s", e.msg);
+      x->tmpl[t] = NULL;
+      bad++;
+    } else if (!doc_is(x->tmpl[t], DOC_MAP)) {
+      diag_error(x->diags, name, 1, 1, "a template must be one YAML mapping (a manifest)");
+      x->tmpl[t] = NULL;
+      bad++;
+    }
+    free(name);
+  }
+  return bad ? -EINVAL : 0;
+}
+
+static void collect_gateways(struct rctx *x) {
+  x->gws = xcalloc(x->repo->n_gateways ? x->repo->n_gateways : 1, sizeof(*x->gws));
+  for (size_t i = 0; i < x->repo->n_gateways; i++) {
+    const struct intent_gateway *g = x->repo->gateways[i];
+    if (!intent_gateway_applies_to(g, x->opts->cluster))
+      continue;
+    x->gws[x->n_gws].gw = g;
+    strmap_put(&x->gw_by_id, g->id, &x->gws[x->n_gws]);
+    x->n_gws++;
+  }
+  for (size_t i = 0; i < x->repo->n_intents; i++) {
+    const struct intent *in = x->repo->intents[i];
+    struct gwinfo *gi;
+    if (!in->gateway || !intent_applies_to(in, x->opts->cluster) ||
+        !(gi = strmap_get(&x->gw_by_id, in->gateway->id)))
+      continue;
+    ptrvec_push(&gi->intents, (void *)(uintptr_t)in);
+    gi->enforce |= in->enforce;
+  }
+}
+
+int render_repo(const struct intent_repo *repo, const struct render_options *opts,
+                render_emit_fn emit, void *userdata, struct diag_list *diags, struct err *err) {
+  struct render_options dflt = {0};
+  struct rctx x = {.repo = repo, .opts = opts ? opts : &dflt, .emit = emit,
+                   .userdata = userdata, .diags = diags, .err = err};
+  const char *v = x.opts->istio_api_version ? x.opts->istio_api_version : "v1beta1";
+  char net[64], sec[64];
+  int r;
+
+  if (!render_istio_version_valid(v))
+    return err_set(err, -EINVAL, "unknown Istio API version '%s'; use v1, v1beta1 or v1alpha3", v);
+  if (!repo->fleet)
+    return err_set(err, -EINVAL, "the config repo has no Fleet");
+  str_format(net, sizeof(net), "networking.istio.io/%s", v);
+  str_format(sec, sizeof(sec), "security.istio.io/%s", str_eq(v, "v1") ? "v1" : "v1beta1");
+  x.net_api = net;
+  x.sec_api = sec;
+  x.errors_before = diags->errors;
+  x.tmpl_arena = doc_arena_new();
+  x.scratch = doc_arena_new();
+  r = load_templates(&x);
+  if (r < 0 && err_isset(err))
+    goto out;
+  x.failed = r < 0;
+  collect_gateways(&x);
+
+  render_gateways(&x, false);
+  flush(&x, RENDER_KIND_ISTIO_MESH_GATEWAY);
+  render_gateways(&x, true);
+  flush(&x, RENDER_KIND_GATEWAY);
+  render_service_entries(&x);
+  flush(&x, RENDER_KIND_SERVICE_ENTRY);
+  render_destination_rules(&x);
+  flush(&x, RENDER_KIND_DESTINATION_RULE);
+  render_virtual_services(&x);
+  flush(&x, RENDER_KIND_VIRTUAL_SERVICE);
+  render_sidecars(&x);
+  flush(&x, RENDER_KIND_SIDECAR);
+  render_authorization_policies(&x);
+  flush(&x, RENDER_KIND_AUTHORIZATION_POLICY);
+
+  if (x.stop)
+    r = x.stop;
+  else if (x.failed || diags->errors > x.errors_before)
+    r = -EINVAL;
+  else
+    r = 0;
+out:
+  for (size_t i = 0; i < x.n_gws; i++)
+    ptrvec_dispose(&x.gws[i].intents);
+  free(x.gws);
+  free(x.pend);
+  strmap_dispose(&x.gw_by_id);
+  strmap_dispose(&x.names);
+  ptrvec_dispose_all(&x.owned_names, free);
+  doc_arena_free(x.scratch);
+  doc_arena_free(x.tmpl_arena);
+  return r;
+}
