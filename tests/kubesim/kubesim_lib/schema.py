@@ -1,0 +1,465 @@
+"""Structural schemas and the resource registry.
+
+The schemas are the reduced CRDs in ../schemas/*.json (see tools/reduce-crds.py
+and schemas/builtin.json).  This module interprets them the way the real
+server does for a structural schema:
+
+* prune()    drops fields the schema does not declare (create, update, merge
+             and JSON patch), reporting `unknown field "spec.foo"` so that
+             fieldValidation=Strict can refuse them;
+* default()  fills `default` values;
+* validate() answers the 422 field errors (required, type, enum, bounds);
+* typed_errors() is the server-side-apply typed conversion that refuses
+             unknown fields with `.spec.foo: field not declared in schema`.
+
+Node helpers (node_kind, child_schema, list_type...) are shared with
+fieldset.py, which must agree with them on what is a struct, a map, a list.
+"""
+import copy
+import json
+import os
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
+
+DEDUCED = {"x-kubernetes-preserve-unknown-fields": True}
+_S = {"type": "string"}
+_STRMAP = {"type": "object", "additionalProperties": {"type": "string"}}
+OBJECT_META = {"type": "object", "properties": {
+    "name": _S, "generateName": _S, "namespace": _S, "selfLink": _S, "uid": _S,
+    "resourceVersion": _S, "generation": {"type": "integer", "format": "int64"},
+    "creationTimestamp": {"type": "string", "format": "date-time", "nullable": True},
+    "deletionTimestamp": {"type": "string", "format": "date-time", "nullable": True},
+    "deletionGracePeriodSeconds": {"type": "integer", "format": "int64"},
+    "labels": _STRMAP, "annotations": _STRMAP,
+    "ownerReferences": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"],
+                        "items": {"type": "object", "required": ["apiVersion", "kind", "name", "uid"],
+                                  "properties": {"apiVersion": _S, "kind": _S, "name": _S, "uid": _S,
+                                                 "controller": {"type": "boolean"},
+                                                 "blockOwnerDeletion": {"type": "boolean"}}}},
+    "finalizers": {"type": "array", "items": _S, "x-kubernetes-list-type": "set"},
+    "managedFields": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+}}
+
+# ---------------------------------------------------------------------------
+# node helpers
+
+
+def is_int_or_string(s):
+    return bool(s.get("x-kubernetes-int-or-string"))
+
+
+def node_kind(s, v):
+    """'scalar', 'list' or 'map' for schema s holding value v (v decides for deduced parts)."""
+    if s is None:
+        s = DEDUCED
+    t = s.get("type")
+    if t == "array":
+        return "list"
+    if t == "object" or "properties" in s or "additionalProperties" in s:
+        return "map"
+    if t in ("string", "integer", "number", "boolean") or is_int_or_string(s):
+        return "scalar"
+    if isinstance(v, dict):
+        return "map"
+    if isinstance(v, list):
+        return "list"
+    return "scalar"
+
+
+def is_deduced(s):
+    return s is None or ("type" not in s and "properties" not in s and not is_int_or_string(s))
+
+
+def list_type(s):
+    if is_deduced(s):
+        return "atomic"
+    return s.get("x-kubernetes-list-type", "atomic")
+
+
+def map_atomic(s):
+    return s is not None and s.get("x-kubernetes-map-type") == "atomic"
+
+
+def items_schema(s):
+    if is_deduced(s):
+        return DEDUCED
+    return s.get("items") or DEDUCED
+
+
+def child_schema(s, key):
+    """(schema, declared) for map key `key`, or (None, False) if the key is not allowed."""
+    if is_deduced(s):
+        return DEDUCED, False
+    props = s.get("properties")
+    if props and key in props:
+        return props[key], True
+    ap = s.get("additionalProperties")
+    if isinstance(ap, dict):
+        return ap, False
+    if ap is True or s.get("x-kubernetes-preserve-unknown-fields"):
+        return DEDUCED, False
+    return None, False
+
+
+def is_struct(s):
+    return s is not None and bool(s.get("properties"))
+
+
+def list_key(s, item):
+    """The FieldsV1 path element of list item `item` in associative list s, or raise ValueError."""
+    lt = list_type(s)
+    if lt == "set":
+        return "v:" + json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+    if lt == "map":
+        if not isinstance(item, dict):
+            raise ValueError("expected map, got %s" % json.dumps(item))
+        keys = s.get("x-kubernetes-list-map-keys", [])
+        isch = items_schema(s).get("properties", {})
+        out = {}
+        for k in sorted(keys):
+            v = item.get(k)
+            if v is None:
+                d = isch.get(k, {}).get("default")
+                if d is None:
+                    raise ValueError("associative list with keys has an element that omits key field %s "
+                                     "(and doesn't have default value)" % json.dumps(k))
+                v = d
+            out[k] = v
+        return "k:" + json.dumps(out, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    raise ValueError("not an associative list")
+
+
+def root_schema(s):
+    """The CRD root schema plus the implicit apiVersion, kind and metadata."""
+    r = dict(s)
+    props = dict(s.get("properties", {}))
+    props.setdefault("apiVersion", _S)
+    props.setdefault("kind", _S)
+    props["metadata"] = OBJECT_META
+    r["properties"] = props
+    r["type"] = "object"
+    return r
+
+# ---------------------------------------------------------------------------
+# the registry
+
+
+class ResourceType(object):
+    """One served resource: a CRD or a built-in kind, with its schema per version."""
+
+    def __init__(self, crd, versions):
+        self.group = crd["group"]
+        n = crd["names"]
+        self.kind = n["kind"]
+        self.list_kind = n.get("listKind", self.kind + "List")
+        self.plural = n["plural"]
+        self.singular = n.get("singular", self.kind.lower())
+        self.short_names = n.get("shortNames") or []
+        self.categories = n.get("categories") or []
+        self.namespaced = crd["scope"] == "Namespaced"
+        self.builtin = bool(crd.get("builtin"))
+        self.versions = versions                      # preference order
+        vmap = {v["name"]: v for v in crd["versions"]}
+        self.schemas = {v: root_schema(vmap[v]["schema"]) for v in versions}
+        self.columns = {v: vmap[v].get("additionalPrinterColumns") or [] for v in versions}
+        self.status_sub = {v: "status" in (vmap[v].get("subresources") or {}) for v in versions}
+        self.key = (self.group, self.plural)
+
+    @property
+    def qualified(self):
+        return "%s.%s" % (self.plural, self.group) if self.group else self.plural
+
+    def api_version(self, version):
+        return "%s/%s" % (self.group, version) if self.group else version
+
+    def name_rule(self):
+        if self.builtin and self.kind == "Namespace":
+            return "label"
+        if self.builtin and self.kind == "Service":
+            return "dns1035"
+        return "subdomain"
+
+    def tracks_generation(self):
+        return not (self.builtin and self.kind in ("Namespace", "Service"))
+
+
+_cache = {}
+
+
+def load_file(name):
+    if name not in _cache:
+        with open(os.path.join(SCHEMA_DIR, name)) as f:
+            _cache[name] = json.load(f)
+    return _cache[name]
+
+
+ISTIO_FILES = {"1.17": "istio-1.17.8.json", "head": "istio-head.json"}
+_PRIO = {"v1": 0, "v1beta1": 1, "v1alpha3": 2, "v1alpha1": 3}
+
+
+def version_sort(vs):
+    return sorted(vs, key=lambda v: (_PRIO.get(v, 9), v))
+
+
+def build_registry(istio_versions, istio_schema, smm):
+    """The list of ResourceTypes a cluster serves.
+
+    istio_versions: networking.istio.io versions served (subset of v1, v1beta1,
+    v1alpha3); istio_schema: '1.17' or 'head'; smm: install the IstioMeshGateway CRD.
+    security.istio.io serves the versions its CRD of that generation serves.
+    """
+    out = []
+    for crd in load_file("builtin.json")["crds"]:
+        out.append(ResourceType(crd, [v["name"] for v in crd["versions"]]))
+    for crd in load_file(ISTIO_FILES[istio_schema])["crds"]:
+        have = [v["name"] for v in crd["versions"] if v["served"]]
+        if crd["group"] == "networking.istio.io":
+            vs = [v for v in have if v in istio_versions]
+        else:
+            vs = have
+        if vs:
+            out.append(ResourceType(crd, version_sort(vs)))
+    if smm:
+        for crd in load_file("smm-1.17.json")["crds"]:
+            out.append(ResourceType(crd, [v["name"] for v in crd["versions"]]))
+    return out
+
+
+def schema_for(apiversion, kind, istio="head"):
+    """Look up (ResourceType, version) for schemacheck; None if unknown."""
+    if "/" in apiversion:
+        group, version = apiversion.split("/", 1)
+    else:
+        group, version = "", apiversion
+    vers = ["v1", "v1beta1", "v1alpha3"] if istio == "head" else ["v1beta1", "v1alpha3"]
+    for rt in build_registry(vers, istio, True):
+        if rt.group == group and rt.kind == kind and version in rt.schemas:
+            return rt, version
+    return None, None
+
+# ---------------------------------------------------------------------------
+# pruning, defaulting, validation
+
+
+def _join(path, key):
+    return key if not path else path + "." + key
+
+
+def prune(v, s, path="", unknown=None, root=True):
+    """Return v without undeclared fields and non-nullable nulls; collect their paths in `unknown`."""
+    if unknown is None:
+        unknown = []
+    if isinstance(v, dict):
+        if node_kind(s, v) != "map":
+            return v
+        out = {}
+        for k in v:
+            cs, declared = child_schema(s, k)
+            if cs is None:
+                unknown.append(_join(path, k))
+                continue
+            cv = v[k]
+            if cv is None and declared and not cs.get("nullable") and not (root and k == "metadata"):
+                continue   # structural defaulting drops nulls of non-nullable fields
+            out[k] = prune(cv, cs, _join(path, k), unknown, False)
+        return out
+    if isinstance(v, list):
+        if node_kind(s, v) != "list":
+            return v
+        isch = items_schema(s)
+        return [prune(x, isch, "%s[%d]" % (path, i), unknown, False) for i, x in enumerate(v)]
+    return v
+
+
+def default(v, s):
+    """Fill schema defaults in place (objects only); returns v."""
+    if isinstance(v, dict) and node_kind(s, v) == "map" and s is not None:
+        for k, ps in (s.get("properties") or {}).items():
+            if k not in v and "default" in ps:
+                v[k] = copy.deepcopy(ps["default"])
+        for k, cv in v.items():
+            cs, _ = child_schema(s, k)
+            if cs is not None:
+                default(cv, cs)
+    elif isinstance(v, list) and s is not None and node_kind(s, v) == "list":
+        isch = items_schema(s)
+        for x in v:
+            default(x, isch)
+    return v
+
+
+_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer",
+               float: "number", type(None): "null"}
+
+
+def _jtype(v):
+    return _TYPE_NAMES.get(type(v), "unknown")
+
+
+def validate(v, s, path, errs, skip_meta=True):
+    """Append FieldErrors (required, type, enum, bounds) for v against s."""
+    from .util import fe_required, fe_invalid, fe_not_supported
+    if s is None or is_deduced(s):
+        return
+    if v is None:
+        return
+    if is_int_or_string(s):
+        if not isinstance(v, (int, str)) or isinstance(v, bool):
+            errs.append(fe_invalid(path, _jtype(v), "%s in body must be of type int-or-string: %s"
+                                   % (path, json.dumps(_jtype(v)))))
+        return
+    t = s.get("type")
+    ok = {"object": lambda x: isinstance(x, dict), "array": lambda x: isinstance(x, list),
+          "string": lambda x: isinstance(x, str),
+          "integer": lambda x: isinstance(x, int) and not isinstance(x, bool) or (
+              isinstance(x, float) and x.is_integer()),
+          "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
+          "boolean": lambda x: isinstance(x, bool)}.get(t)
+    if ok is not None and not ok(v):
+        errs.append(fe_invalid(path, _jtype(v), "%s in body must be of type %s: %s"
+                               % (path, t, json.dumps(_jtype(v)))))
+        return
+    if "enum" in s and v not in s["enum"]:
+        errs.append(fe_not_supported(path, v, s["enum"]))
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if "minimum" in s and v < s["minimum"]:
+            errs.append(fe_invalid(path, v, "%s in body should be greater than or equal to %s"
+                                   % (path, _num(s["minimum"]))))
+        if "maximum" in s and v > s["maximum"]:
+            errs.append(fe_invalid(path, v, "%s in body should be less than or equal to %s"
+                                   % (path, _num(s["maximum"]))))
+    if isinstance(v, str):
+        if "maxLength" in s and len(v) > s["maxLength"]:
+            from .util import fe_too_long
+            errs.append(fe_too_long(path, s["maxLength"]))
+        if "minLength" in s and len(v) < s["minLength"]:
+            errs.append(fe_invalid(path, v, "%s in body should be at least %d chars long"
+                                   % (path, s["minLength"])))
+    if isinstance(v, list):
+        if "minItems" in s and len(v) < s["minItems"]:
+            errs.append(fe_invalid(path, len(v), "%s in body should have at least %d items"
+                                   % (path, s["minItems"])))
+        if "maxItems" in s and len(v) > s["maxItems"]:
+            errs.append(fe_invalid(path, len(v), "%s in body should have at most %d items"
+                                   % (path, s["maxItems"])))
+        isch = items_schema(s)
+        for i, x in enumerate(v):
+            validate(x, isch, "%s[%d]" % (path, i), errs, False)
+    if isinstance(v, dict):
+        for r in s.get("required") or []:
+            if v.get(r) is None:
+                errs.append(fe_required(_join(path, r)))
+        for k, cv in v.items():
+            if skip_meta and not path and k in ("metadata", "apiVersion", "kind"):
+                continue
+            cs, _ = child_schema(s, k)
+            if cs is not None:
+                validate(cv, cs, _join(path, k), errs, False)
+
+
+def _num(x):
+    return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
+
+
+def typed_errors(v, s, path=""):
+    """SMD typed conversion errors for an apply patch: list of '<path>: <msg>' strings."""
+    errs = []
+    _typed(v, s, path, errs)
+    return errs
+
+
+def _typed(v, s, path, errs):
+    if v is None:
+        return
+    kind = node_kind(s, v)
+    if kind == "scalar":
+        if isinstance(v, (dict, list)):
+            errs.append("%s: expected scalar, got %s" % (path, "map" if isinstance(v, dict) else "list"))
+            return
+        t = (s or {}).get("type")
+        if t == "string" and not isinstance(v, str):
+            errs.append("%s: expected string, got %s" % (path, json.dumps(v)))
+        elif t == "boolean" and not isinstance(v, bool):
+            errs.append("%s: expected boolean, got %s" % (path, json.dumps(v)))
+        elif t in ("integer", "number") and (isinstance(v, (bool, str))):
+            errs.append("%s: expected numeric (int or float), got %s" % (path, json.dumps(v)))
+        return
+    if kind == "list":
+        if not isinstance(v, list):
+            errs.append("%s: expected list, got %s" % (path, json.dumps(v)))
+            return
+        isch = items_schema(s)
+        lt = list_type(s)
+        seen = set()
+        for i, x in enumerate(v):
+            if lt in ("set", "map"):
+                try:
+                    pe = list_key(s, x)
+                except ValueError as e:
+                    errs.append("%s: element %d: %s" % (path, i, e))
+                    return
+                if pe in seen:
+                    errs.append("%s: duplicate entries for key %s" % (path, pe_string(pe)))
+                seen.add(pe)
+                _typed(x, isch, path + pe_string(pe), errs)
+            else:
+                _typed(x, isch, "%s[%d]" % (path, i), errs)
+        return
+    if not isinstance(v, dict):
+        errs.append("%s: expected map, got %s" % (path, json.dumps(v)))
+        return
+    for k in sorted(v):
+        cs, _ = child_schema(s, k)
+        if cs is None:
+            errs.append("%s.%s: field not declared in schema" % (path, k))
+            return          # SMD stops at the first undeclared field of a map
+        _typed(v[k], cs, "%s.%s" % (path, k), errs)
+
+
+def pe_string(pe):
+    """fieldpath.PathElement.String(): .name, [k=v,...], [=v], [i]."""
+    t, rest = pe[0], pe[2:]
+    if t == "f":
+        return "." + rest
+    if t == "k":
+        d = json.loads(rest)
+        return "[" + ",".join("%s=%s" % (k, json.dumps(d[k], separators=(",", ":"), ensure_ascii=False))
+                              for k in sorted(d)) + "]"
+    if t == "v":
+        return "[=" + rest + "]"
+    return "[" + rest + "]"
+
+
+def path_string(path):
+    return "".join(pe_string(pe) for pe in path)
+
+
+def check_object(obj, istio="head"):
+    """schemacheck: list of (path, problem) for a rendered object (no metadata server fields needed)."""
+    av, kind = obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(av, str) or not isinstance(kind, str):
+        return [("", "missing apiVersion or kind")]
+    rt, version = schema_for(av, kind, istio)
+    if rt is None:
+        return [("", "unknown kind %s %s for istio %s" % (av, kind, istio))]
+    s = rt.schemas[version]
+    problems = []
+    unknown = []
+    prune(obj, s, "", unknown)
+    for u in unknown:
+        problems.append((u, "unknown field"))
+    errs = []
+    validate(obj, s, "", errs)
+    for e in errs:
+        if e.ctype == "FieldValueRequired":
+            problems.append((e.field, "missing required field"))
+        elif e.ctype == "FieldValueNotSupported":
+            problems.append((e.field, "enum violation: " + e.body))
+        elif "must be of type" in e.body:
+            problems.append((e.field, "wrong type: " + e.body.split(": ", 2)[-1]))
+        else:
+            problems.append((e.field, e.body))
+    md = obj.get("metadata")
+    if not isinstance(md, dict) or not md.get("name"):
+        problems.append(("metadata.name", "missing required field"))
+    return problems
