@@ -160,3 +160,36 @@ bad:
     *bad_off = i;
   return false;
 }
+
+const char *str_escape(char *buf, size_t size, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0;
+
+  if (!size)
+    return buf;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    char esc[5];
+    size_t len;
+
+    if (c == '\n')
+      len = str_format(esc, sizeof(esc), "\\n");
+    else if (c == '\t')
+      len = str_format(esc, sizeof(esc), "\\t");
+    else if (c < 0x20 || c == 0x7f) {
+      esc[0] = '\\', esc[1] = 'x', esc[2] = hex[c >> 4], esc[3] = hex[c & 15], esc[4] = '\0';
+      len = 4;
+    } else {
+      esc[0] = (char)c, esc[1] = '\0';
+      len = 1;
+    }
+    if (n + len + 4 > size) {
+      str_copy(buf + n, size - n, size - n > 3 ? "..." : "");
+      return buf;
+    }
+    memcpy(buf + n, esc, len);
+    n += len;
+  }
+  buf[n] = '\0';
+  return buf;
+}

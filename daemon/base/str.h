@@ -30,6 +30,11 @@ int str_to_int(const char *s, int min, int max, int *ret);
 /* Split "ns/name" style strings: position of the first @c or NULL. */
 const char *str_chr(const char *s, char c);
 
+/* Copy @s into @buf for display in a message: control characters become
+ * \n, \t or \xNN, and a value longer than the buffer ends in "...". For
+ * user input quoted in errors, so a message is always one line. */
+const char *str_escape(char *buf, size_t size, const char *s);
+
 /* Is @s (of @len bytes) valid UTF-8 without NUL bytes? Overlong forms,
  * surrogates and code points above U+10FFFF are invalid. On failure *bad_off
  * (if not NULL) gets the offset of the first bad byte. */

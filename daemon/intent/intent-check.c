@@ -31,9 +31,10 @@
 static void check_name(struct load *l, struct intent_pos pos, const char *what, const char *name,
                        const char *(*rule)(const char *)) {
   const char *why = rule(name);
+  char shown[128];
 
   if (why)
-    E(l, pos, "%s '%s' %s", what, name, why);
+    E(l, pos, "%s '%s' %s", what, str_escape(shown, sizeof(shown), name), why);
 }
 
 static bool gateway_port_protocol(const char *name, enum intent_protocol *ret) {
@@ -142,12 +143,14 @@ static void resolve_gateway(struct load *l, struct intent *in) {
 static void check_intent(struct load *l, struct intent *in) {
   check_name(l, in->pos, "intent name", in->name, dns_label_check);
   check_name(l, in->pos, "namespace", in->namespace, dns_label_check);
-  resolve_gateway(l, in);
+  if (in->gateway_ref)
+    resolve_gateway(l, in); /* else the schema check reported it missing */
   for (size_t i = 0; i < in->n_hosts; i++) {
     const char *h = in->hosts[i], *why = dns_host_check(h);
+    char shown[300];
 
     if (why)
-      E(l, in->host_pos[i], "host '%s' %s", h, why);
+      E(l, in->host_pos[i], "host '%s' %s", str_escape(shown, sizeof(shown), h), why);
     else if (h[0] == '*')
       E(l, in->host_pos[i],
         "host '%s' is a wildcard; an egress gateway forwards to one resolvable host, so list "

@@ -240,6 +240,28 @@ static const char *id_of(struct doc_arena *a, const char *ns, const char *name) 
   return s;
 }
 
+/* -1 for anything but HTTP, HTTPS, TLS (the schema check reported it). */
+static int protocol_of(const char *s) {
+  if (str_eq(s, "HTTPS"))
+    return INTENT_PROTOCOL_HTTPS;
+  if (str_eq(s, "TLS"))
+    return INTENT_PROTOCOL_TLS;
+  if (str_eq(s, "HTTP"))
+    return INTENT_PROTOCOL_HTTP;
+  return -1;
+}
+
+/* A port field the schema check accepted: an integer in 1-65535, or absent
+ * when @optional. Values the check rejected are left out of the model so
+ * they do not cause a second, derived error. */
+static bool port_ok(const struct doc_node *n, const char *key, bool optional) {
+  const struct doc_node *v = doc_map_get(n, key);
+
+  if (!v)
+    return optional;
+  return doc_is(v, DOC_INT) && v->u.i >= 1 && v->u.i <= 65535;
+}
+
 /* ---- per kind ---- */
 
 static void load_gateway(struct load *l, const struct doc_node *doc) {
@@ -269,7 +291,7 @@ static void load_gateway(struct load *l, const struct doc_node *doc) {
     for (size_t i = 0; i < ports->u.seq.n; i++) {
       const struct doc_node *p = ports->u.seq.items[i];
       struct intent_gateway_port *gp;
-      if (!doc_map_str(p, "name") || !doc_is(doc_map_get(p, "port"), DOC_INT))
+      if (!doc_map_str(p, "name") || !port_ok(p, "port", false) || !port_ok(p, "targetPort", true))
         continue;
       gp = &g->ports[g->n_ports++];
       gp->name = doc_map_str(p, "name");
@@ -280,14 +302,6 @@ static void load_gateway(struct load *l, const struct doc_node *doc) {
   }
   l->gateways = xgrow(l->gateways, &l->cap_gateways, l->n_gateways + 1, sizeof(*l->gateways));
   l->gateways[l->n_gateways++] = g;
-}
-
-static enum intent_protocol protocol_of(const char *s) {
-  if (str_eq(s, "HTTPS"))
-    return INTENT_PROTOCOL_HTTPS;
-  if (str_eq(s, "TLS"))
-    return INTENT_PROTOCOL_TLS;
-  return INTENT_PROTOCOL_HTTP;
 }
 
 static void load_intent(struct load *l, const struct doc_node *doc) {
@@ -326,11 +340,12 @@ static void load_intent(struct load *l, const struct doc_node *doc) {
     for (size_t i = 0; i < ports->u.seq.n; i++) {
       const struct doc_node *p = ports->u.seq.items[i];
       struct intent_port *ip;
-      if (!doc_is(doc_map_get(p, "number"), DOC_INT) || !doc_map_str(p, "protocol"))
+      if (!port_ok(p, "number", false) || !port_ok(p, "targetPort", true) ||
+          protocol_of(doc_map_str(p, "protocol")) < 0)
         continue;
       ip = &in->ports[in->n_ports++];
       ip->number = int_or(p, "number", 0);
-      ip->protocol = protocol_of(doc_map_str(p, "protocol"));
+      ip->protocol = (enum intent_protocol)protocol_of(doc_map_str(p, "protocol"));
       ip->target_port = int_or(p, "targetPort", in->tls_origination ? 443 : ip->number);
       ip->pos = pos_of(p);
     }
@@ -408,8 +423,6 @@ static void load_document(struct load *l, const struct doc_node *doc) {
   const struct doc_pair *av = doc_map_pair(doc, "apiVersion"), *kp = doc_map_pair(doc, "kind");
   const char *api = doc_map_str(doc, "apiVersion"), *kind = doc_map_str(doc, "kind");
   const struct doc_schema *s;
-  size_t before = l->diags->errors;
-
   if (doc->type == DOC_NULL)
     return; /* an empty document, e.g. a trailing "---" */
   if (doc->type != DOC_MAP) {
@@ -443,9 +456,10 @@ static void load_document(struct load *l, const struct doc_node *doc) {
                kind ? kind : "", best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
     return;
   }
+  /* Structural problems are reported, and the document is still loaded as
+   * far as it can be (the extractors skip what is missing or mistyped), so
+   * the semantic problems of the same file show up in the same run. */
   doc_schema_check(doc, s, "", l->diags);
-  if (l->diags->errors > before)
-    return; /* structurally wrong: semantic checks would only add noise */
   if (s == &s_gw_doc)
     load_gateway(l, doc);
   else if (s == &s_intent_doc)

@@ -89,13 +89,6 @@ struct gwinfo {
   bool enforce;
 };
 
-struct pending {
-  const char *ns, *name;
-  struct doc_node *obj;
-  const struct intent *in;
-  const struct intent_gateway *gw;
-};
-
 struct rctx {
   const struct intent_repo *repo;
   const struct render_options *opts;
@@ -106,14 +99,15 @@ struct rctx {
   const char *net_api, *sec_api;     /* "networking.istio.io/v1beta1" ... */
   struct doc_arena *tmpl_arena;      /* parsed templates, for the whole run */
   struct doc_node *tmpl[_T_MAX];
-  struct doc_arena *scratch;         /* one kind at a time */
+  struct doc_arena *scratch;         /* one object at a time */
+  struct doc_arena *jobs_arena;      /* names of the jobs of one kind */
   struct gwinfo *gws;
   size_t n_gws;
   struct strmap gw_by_id;            /* id -> struct gwinfo * */
   struct strmap names;               /* "Kind/ns/name" -> owner text (malloc'd) */
   struct ptrvec owned_names;         /* to free the owner texts */
-  struct pending *pend;
-  size_t n_pend, cap_pend;
+  struct job *jobs;
+  size_t n_jobs, cap_jobs;
   size_t errors_before;
   bool failed;                       /* a problem was reported: emit nothing more */
   int stop;                          /* the callback's error */
@@ -165,7 +159,8 @@ static const char *gateway_fqdn(struct rctx *x, const struct intent_gateway *g) 
 /* Object names: "<intent>-<host>[-suffix]", a DNS-1123 subdomain. Hosts are
  * lower-case FQDNs, so the only rule left is the 253-character limit: a
  * longer name is cut and made unique by a hash of the whole. */
-static const char *object_name(struct rctx *x, const char *a, const char *b, const char *suffix) {
+static const char *object_name(struct doc_arena *arena, const char *a, const char *b,
+                               const char *suffix) {
   char name[300], tail[16];
   size_t n = str_format(name, sizeof(name), "%s-%s%s", a, b, suffix ? suffix : "");
 
@@ -182,7 +177,7 @@ static const char *object_name(struct rctx *x, const char *a, const char *b, con
       name[i - 1] = '\0';
     str_copy(name + strlen(name), sizeof(name) - strlen(name), tail);
   }
-  return doc_arena_strdup(x->scratch, name);
+  return doc_arena_strdup(arena, name);
 }
 
 static struct doc_node *labels_for(struct rctx *x, const char *key, const char *value) {
@@ -216,58 +211,35 @@ static struct doc_node *base_values(struct rctx *x, struct doc_node *labels,
   return v;
 }
 
-/* ---- templating and collection ---- */
+/* ---- jobs: what to render, known before anything is rendered ---- */
 
-static void add_object(struct rctx *x, enum tmpl_id t, enum render_kind kind, const char *ns,
-                       const char *name, struct doc_node *values, const struct intent *in,
-                       const struct intent_gateway *gw) {
+/* One object to render. Jobs of a kind are listed (names computed, checked
+ * for collisions), sorted by namespace/name, then rendered one at a time in a
+ * scratch arena that is reset after each: memory stays flat however many
+ * intents the repo has. */
+struct job {
+  enum tmpl_id tmpl;
+  enum render_kind kind;
+  const char *ns, *name;
+  const struct intent *in;
+  const struct intent_gateway *gw;
+  size_t host;                       /* VirtualService, TLS DestinationRule */
+};
+
+static void add_job(struct rctx *x, enum tmpl_id t, enum render_kind kind, const char *ns,
+                    const char *name, const struct intent *in, const struct intent_gateway *gw,
+                    size_t host) {
   const struct render_kind_info *ki = &kind_infos[kind];
-  const char *want_api = kind == RENDER_KIND_ISTIO_MESH_GATEWAY ? "servicemesh.cisco.com/v1alpha1"
-                         : kind == RENDER_KIND_AUTHORIZATION_POLICY ? x->sec_api
-                                                                    : x->net_api;
-  const struct doc_node *tm = x->tmpl[t];
-  struct doc_node *obj, *meta, *labels;
   char key[600], *owner;
   const char *prev;
 
-  if (!tm)
-    return; /* the template failed to load; already reported */
-  if (render_template_apply(x->scratch, tm, values, &obj, x->diags) < 0) {
-    x->failed = true;
-    return;
-  }
-  meta = doc_map_get(obj, "metadata");
-  if (!str_eq(doc_map_str(obj, "apiVersion"), want_api) ||
-      !str_eq(doc_map_str(obj, "kind"), ki->kind) || !str_eq(doc_map_str(meta, "name"), name) ||
-      !str_eq(doc_map_str(meta, "namespace"), ns)) {
-    diag_error(x->diags, tm->file, tm->line, tm->col,
-               "template %s must render %s %s/%s (apiVersion %s); it renders %s %s/%s (apiVersion "
-               "%s): a template may shape an object but not rename or move it",
-               tmpl_files[t], ki->kind, ns, name, want_api, doc_map_str(obj, "kind") ?: "?",
-               doc_map_str(meta, "namespace") ?: "?", doc_map_str(meta, "name") ?: "?",
-               doc_map_str(obj, "apiVersion") ?: "?");
-    x->failed = true;
-    return;
-  }
-  /* ownership is not up to the template */
-  labels = doc_map_get(meta, "labels");
-  if (!doc_is(labels, DOC_MAP)) {
-    labels = map(x);
-    doc_map_set(x->scratch, meta, "labels", labels);
-  }
-  {
-    const struct doc_node *want = doc_map_get(values, "labels");
-    for (size_t i = 0; i < doc_len(want); i++)
-      doc_map_set(x->scratch, labels, want->u.map.items[i].key,
-                  doc_copy(x->scratch, want->u.map.items[i].value));
-  }
   str_format(key, sizeof(key), "%s/%s/%s", ki->kind, ns, name);
   owner = in ? xasprintf("intent %s (%s)", in->id, in->file)
-             : xasprintf("gateway %s (%s)", gw ? gw->id : "?", gw ? gw->file : "?");
+             : xasprintf("gateway %s (%s)", gw->id, gw->file);
   prev = strmap_get(&x->names, key);
   if (prev) {
-    diag_error(x->diags, in ? in->pos.file : gw ? gw->pos.file : "", in ? in->pos.line : gw ? gw->pos.line : 0,
-               in ? in->pos.col : gw ? gw->pos.col : 0,
+    const struct intent_pos *at = in ? &in->pos : &gw->pos;
+    diag_error(x->diags, at->file, at->line, at->col,
                "%s %s/%s would be rendered twice: by %s and by %s; rename one of them", ki->kind,
                ns, name, prev, owner);
     free(owner);
@@ -276,41 +248,99 @@ static void add_object(struct rctx *x, enum tmpl_id t, enum render_kind kind, co
   }
   strmap_put(&x->names, key, owner);
   ptrvec_push(&x->owned_names, owner);
-  x->pend = xgrow(x->pend, &x->cap_pend, x->n_pend + 1, sizeof(*x->pend));
-  x->pend[x->n_pend++] = (struct pending){ns, name, obj, in, gw};
+  x->jobs = xgrow(x->jobs, &x->cap_jobs, x->n_jobs + 1, sizeof(*x->jobs));
+  x->jobs[x->n_jobs++] = (struct job){t, kind, ns, name, in, gw, host};
 }
 
-static int cmp_pending(const void *a, const void *b) {
-  const struct pending *p = a, *q = b;
-  int c = strcmp(p->ns, q->ns);
-  return c ? c : strcmp(p->name, q->name);
+/* A name that lives until the kind is rendered. */
+static const char *job_name(struct rctx *x, const char *a, const char *b, const char *suffix) {
+  return object_name(x->jobs_arena, a, b, suffix);
 }
 
-/* Sort what was collected for @kind, emit it, and start the next kind. */
-static void flush(struct rctx *x, enum render_kind kind) {
-  if (x->n_pend)
-    qsort(x->pend, x->n_pend, sizeof(*x->pend), cmp_pending);
-  for (size_t i = 0; i < x->n_pend && !x->failed && !x->stop; i++) {
-    const struct pending *p = &x->pend[i];
-    struct render_object o = {
-        .kind = kind,
-        .api_version = doc_map_str(p->obj, "apiVersion"),
-        .namespace = p->ns,
-        .name = p->name,
-        .intent = p->in,
-        .gateway = p->gw,
-        .adopt = p->in && p->in->adopt,
-        .object = p->obj,
-    };
-    int r = x->emit(x->userdata, &o);
-    if (r < 0)
-      x->stop = r;
+static bool gateway_has_servers(const struct gwinfo *gi) {
+  for (size_t k = 0; k < gi->intents.n; k++) {
+    const struct intent *in = gi->intents.items[k];
+    for (size_t p = 0; p < in->n_ports; p++)
+      for (size_t i = 0; i < gi->gw->n_ports; i++)
+        if (gi->gw->ports[i].port == in->ports[p].number)
+          return true;
   }
-  x->n_pend = 0;
-  doc_arena_reset(x->scratch);
+  return false;
 }
 
-/* ---- builders, one per template ---- */
+static bool on_cluster(struct rctx *x, const struct intent *in) {
+  return in->gateway && intent_applies_to(in, x->opts->cluster) &&
+         strmap_has(&x->gw_by_id, in->gateway->id);
+}
+
+#define SIDECAR_NAME "egressd-registry-only"
+
+static void plan_kind(struct rctx *x, enum render_kind kind) {
+  switch (kind) {
+  case RENDER_KIND_ISTIO_MESH_GATEWAY:
+  case RENDER_KIND_GATEWAY:
+    for (size_t i = 0; i < x->n_gws; i++) {
+      const struct gwinfo *gi = &x->gws[i];
+      if (kind == RENDER_KIND_ISTIO_MESH_GATEWAY)
+        add_job(x, T_IMGW, kind, gi->gw->namespace, gi->gw->name, NULL, gi->gw, 0);
+      else if (gateway_has_servers(gi)) /* a Gateway needs at least one server */
+        add_job(x, T_GATEWAY, kind, gi->gw->namespace, gi->gw->name, NULL, gi->gw, 0);
+    }
+    break;
+  case RENDER_KIND_SERVICE_ENTRY:
+  case RENDER_KIND_DESTINATION_RULE:
+  case RENDER_KIND_VIRTUAL_SERVICE:
+    for (size_t i = 0; i < x->repo->n_intents; i++) {
+      const struct intent *in = x->repo->intents[i];
+      if (!on_cluster(x, in))
+        continue;
+      if (kind == RENDER_KIND_SERVICE_ENTRY) {
+        add_job(x, T_SERVICE_ENTRY, kind, in->namespace, in->name, in, NULL, 0);
+        continue;
+      }
+      if (kind == RENDER_KIND_DESTINATION_RULE)
+        add_job(x, T_DESTINATION_RULE, kind, in->namespace,
+                job_name(x, in->name, "gateway", NULL), in, NULL, 0);
+      for (size_t h = 0; h < in->n_hosts; h++) {
+        if (kind == RENDER_KIND_VIRTUAL_SERVICE)
+          add_job(x, T_VIRTUAL_SERVICE, kind, in->namespace,
+                  job_name(x, in->name, in->hosts[h], NULL), in, NULL, h);
+        else if (in->tls_origination)
+          add_job(x, T_DESTINATION_RULE_TLS, kind, in->namespace,
+                  job_name(x, in->name, in->hosts[h], "-tls"), in, NULL, h);
+      }
+    }
+    break;
+  case RENDER_KIND_SIDECAR: {
+    struct strmap done = {0};
+    for (size_t i = 0; i < x->repo->n_intents; i++) {
+      const struct intent *in = x->repo->intents[i];
+      if (!in->enforce || !on_cluster(x, in) || strmap_has(&done, in->namespace))
+        continue;
+      strmap_put(&done, in->namespace, NULL);
+      add_job(x, T_SIDECAR, kind, in->namespace, SIDECAR_NAME, in, NULL, 0);
+    }
+    strmap_dispose(&done);
+    break;
+  }
+  case RENDER_KIND_AUTHORIZATION_POLICY:
+    for (size_t i = 0; i < x->n_gws; i++) {
+      const struct gwinfo *gi = &x->gws[i];
+      char *name;
+      if (!gi->enforce)
+        continue;
+      name = xasprintf("%s-egressd-allow", gi->gw->name);
+      add_job(x, T_AUTHORIZATION_POLICY, kind, gi->gw->namespace,
+              doc_arena_strdup(x->jobs_arena, name), NULL, gi->gw, 0);
+      free(name);
+    }
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- values, one builder per template ---- */
 
 static struct doc_node *gateway_values(struct rctx *x, const struct intent_gateway *g) {
   struct doc_node *v, *gv = map(x), *cp = map(x), *rep = map(x), *svc = map(x), *ports = seq(x);
@@ -406,27 +436,6 @@ static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi)
   return servers;
 }
 
-static void render_gateways(struct rctx *x, bool istio_gateway) {
-  for (size_t i = 0; i < x->n_gws; i++) {
-    const struct gwinfo *gi = &x->gws[i];
-    struct doc_node *v = gateway_values(x, gi->gw);
-
-    if (!istio_gateway) {
-      add_object(x, T_IMGW, RENDER_KIND_ISTIO_MESH_GATEWAY, gi->gw->namespace, gi->gw->name, v,
-                 NULL, gi->gw);
-      continue;
-    }
-    {
-      struct doc_node *servers = gateway_servers(x, gi);
-      if (!doc_len(servers))
-        continue; /* no intent uses it here: a Gateway needs at least one server */
-      doc_map_set(x->scratch, doc_map_get(v, "gateway"), "servers", servers);
-      add_object(x, T_GATEWAY, RENDER_KIND_GATEWAY, gi->gw->namespace, gi->gw->name, v, NULL,
-                 gi->gw);
-    }
-  }
-}
-
 static struct doc_node *intent_values(struct rctx *x, const struct intent *in) {
   char owner[600];
   struct doc_node *v, *iv = map(x), *hosts = seq(x);
@@ -464,85 +473,6 @@ static void se_port(struct rctx *x, struct doc_node *ports, int number, enum int
   push(x, ports, e);
 }
 
-static bool on_cluster(struct rctx *x, const struct intent *in) {
-  return in->gateway && intent_applies_to(in, x->opts->cluster) &&
-         strmap_has(&x->gw_by_id, in->gateway->id);
-}
-
-static void render_service_entries(struct rctx *x) {
-  for (size_t i = 0; i < x->repo->n_intents; i++) {
-    const struct intent *in = x->repo->intents[i];
-    struct doc_node *v, *se, *ports;
-
-    if (!on_cluster(x, in))
-      continue;
-    v = intent_values(x, in);
-    se = map(x);
-    ports = seq(x);
-    for (size_t p = 0; p < in->n_ports; p++)
-      se_port(x, ports, in->ports[p].number, in->ports[p].protocol);
-    for (size_t p = 0; p < in->n_ports; p++)
-      se_port(x, ports, in->ports[p].target_port,
-              in->tls_origination ? INTENT_PROTOCOL_HTTPS : in->ports[p].protocol);
-    set(x, se, "ports", ports);
-    set(x, v, "serviceEntry", se);
-    add_object(x, T_SERVICE_ENTRY, RENDER_KIND_SERVICE_ENTRY, in->namespace, in->name, v, in,
-               NULL);
-  }
-}
-
-static void render_destination_rules(struct rctx *x) {
-  for (size_t i = 0; i < x->repo->n_intents; i++) {
-    const struct intent *in = x->repo->intents[i];
-    struct doc_node *v, *dr;
-    const char *name;
-
-    if (!on_cluster(x, in))
-      continue;
-    v = intent_values(x, in);
-    dr = map(x);
-    name = object_name(x, in->name, "gateway", NULL);
-    set_str(x, dr, "name", name);
-    set_str(x, dr, "namespace", in->namespace);
-    set_str(x, dr, "host", gateway_fqdn(x, in->gateway));
-    set_str(x, dr, "subset", in->name);
-    set(x, dr, "exportTo", export_to(x, in->namespace, NULL));
-    set(x, v, "destinationRule", dr);
-    add_object(x, T_DESTINATION_RULE, RENDER_KIND_DESTINATION_RULE, in->namespace, name, v, in,
-               NULL);
-    if (!in->tls_origination)
-      continue;
-    for (size_t h = 0; h < in->n_hosts; h++) {
-      struct doc_node *tv = intent_values(x, in), *tls = map(x);
-      const char *tname = object_name(x, in->name, in->hosts[h], "-tls");
-      set_str(x, tls, "name", tname);
-      set_str(x, tls, "namespace", in->namespace);
-      set_str(x, tls, "host", in->hosts[h]);
-      set_str(x, tls, "sni", in->hosts[h]);
-      set(x, tls, "exportTo", export_to(x, in->namespace, in->gateway->namespace));
-      {
-        struct doc_node *pls = seq(x);
-        for (size_t p = 0; p < in->n_ports; p++) {
-          struct doc_node *pl = map(x), *t = map(x);
-          bool dup = false;
-          for (size_t q = 0; q < p; q++)
-            dup |= in->ports[q].target_port == in->ports[p].target_port;
-          if (dup)
-            continue;
-          set(x, pl, "port", port_number(x, in->ports[p].target_port));
-          set_str(x, t, "mode", "SIMPLE");
-          set_str(x, t, "sni", in->hosts[h]);
-          set(x, pl, "tls", t);
-          push(x, pls, pl);
-        }
-        set(x, tls, "portLevelSettings", pls);
-      }
-      set(x, tv, "tls", tls);
-      add_object(x, T_DESTINATION_RULE_TLS, RENDER_KIND_DESTINATION_RULE, in->namespace, tname,
-                 tv, in, NULL);
-    }
-  }
-}
 
 /* The two routes of one port: mesh -> gateway Service, gateway -> host. */
 static void routes(struct rctx *x, struct doc_node *list, const struct intent *in,
@@ -579,146 +509,279 @@ static void routes(struct rctx *x, struct doc_node *list, const struct intent *i
   }
 }
 
-static void render_virtual_services(struct rctx *x) {
-  for (size_t i = 0; i < x->repo->n_intents; i++) {
-    const struct intent *in = x->repo->intents[i];
-    const struct intent_gateway *g;
-    const char *gwref, *fqdn;
-
-    if (!on_cluster(x, in))
-      continue;
-    g = in->gateway;
-    if (strcmp(g->namespace, in->namespace) == 0) {
-      gwref = g->name;
-    } else {
-      char *s = xasprintf("%s/%s", g->namespace, g->name);
-      gwref = doc_arena_strdup(x->scratch, s);
-      free(s);
-    }
-    fqdn = gateway_fqdn(x, g);
-    for (size_t h = 0; h < in->n_hosts; h++) {
-      struct doc_node *v = intent_values(x, in), *vs = map(x), *gws = seq(x);
-      struct doc_node *http = seq(x), *tls = seq(x);
-      const char *name = object_name(x, in->name, in->hosts[h], NULL);
-
-      push(x, gws, str(x, gwref));
-      push(x, gws, str(x, "mesh"));
-      for (size_t p = 0; p < in->n_ports; p++)
-        routes(x, in->ports[p].protocol == INTENT_PROTOCOL_HTTP ? http : tls, in, &in->ports[p],
-               in->hosts[h], gwref, fqdn);
-      set_str(x, vs, "name", name);
-      set_str(x, vs, "namespace", in->namespace);
-      set_str(x, vs, "host", in->hosts[h]);
-      set(x, vs, "gateways", gws);
-      set(x, vs, "exportTo", export_to(x, in->namespace, g->namespace));
-      set(x, vs, "http", doc_len(http) ? http : NULL);
-      set(x, vs, "tls", doc_len(tls) ? tls : NULL);
-      set(x, v, "virtualService", vs);
-      add_object(x, T_VIRTUAL_SERVICE, RENDER_KIND_VIRTUAL_SERVICE, in->namespace, name, v, in,
-                 NULL);
-    }
-  }
-}
-
-#define SIDECAR_NAME "egressd-registry-only"
-
-static void render_sidecars(struct rctx *x) {
-  struct strmap done = {0};
-
-  for (size_t i = 0; i < x->repo->n_intents; i++) {
-    const struct intent *in = x->repo->intents[i];
-    struct buf owners = BUF_INIT;
-    struct doc_node *v, *sc;
-
-    if (!in->enforce || !on_cluster(x, in) || strmap_has(&done, in->namespace))
-      continue;
-    strmap_put(&done, in->namespace, NULL);
-    buf_puts(&owners, "EgressIntent");
-    for (size_t k = i; k < x->repo->n_intents; k++) {
-      const struct intent *o = x->repo->intents[k];
-      if (o->enforce && strcmp(o->namespace, in->namespace) == 0 && on_cluster(x, o))
-        buf_printf(&owners, "%s%s", k == i ? " " : ", ", o->id);
-    }
-    v = base_values(x, labels_for(x, NULL, NULL), annotations_for(x, in->path, buf_cstr(&owners)));
-    sc = map(x);
-    set_str(x, sc, "name", SIDECAR_NAME);
-    set_str(x, sc, "namespace", in->namespace);
-    set(x, v, "sidecar", sc);
-    add_object(x, T_SIDECAR, RENDER_KIND_SIDECAR, in->namespace, SIDECAR_NAME, v, in, NULL);
-    buf_dispose(&owners);
-  }
-  strmap_dispose(&done);
-}
-
 static int cmp_int(const void *a, const void *b) {
   int x = *(const int *)a, y = *(const int *)b;
   return (x > y) - (x < y);
 }
 
+
+static struct doc_node *service_entry_values(struct rctx *x, const struct job *j) {
+  const struct intent *in = j->in;
+  struct doc_node *v = intent_values(x, in), *se = map(x), *ports = seq(x);
+
+  for (size_t p = 0; p < in->n_ports; p++)
+    se_port(x, ports, in->ports[p].number, in->ports[p].protocol);
+  for (size_t p = 0; p < in->n_ports; p++)
+    se_port(x, ports, in->ports[p].target_port,
+            in->tls_origination ? INTENT_PROTOCOL_HTTPS : in->ports[p].protocol);
+  set(x, se, "ports", ports);
+  set(x, v, "serviceEntry", se);
+  return v;
+}
+
+static struct doc_node *destination_rule_values(struct rctx *x, const struct job *j) {
+  const struct intent *in = j->in;
+  struct doc_node *v = intent_values(x, in), *dr = map(x);
+
+  set_str(x, dr, "name", j->name);
+  set_str(x, dr, "namespace", in->namespace);
+  set_str(x, dr, "host", gateway_fqdn(x, in->gateway));
+  set_str(x, dr, "subset", in->name);
+  set(x, dr, "exportTo", export_to(x, in->namespace, NULL));
+  set(x, v, "destinationRule", dr);
+  return v;
+}
+
+static struct doc_node *tls_values(struct rctx *x, const struct job *j) {
+  const struct intent *in = j->in;
+  const char *host = in->hosts[j->host];
+  struct doc_node *v = intent_values(x, in), *tls = map(x), *pls = seq(x);
+
+  set_str(x, tls, "name", j->name);
+  set_str(x, tls, "namespace", in->namespace);
+  set_str(x, tls, "host", host);
+  set_str(x, tls, "sni", host);
+  set(x, tls, "exportTo", export_to(x, in->namespace, in->gateway->namespace));
+  for (size_t p = 0; p < in->n_ports; p++) {
+    struct doc_node *pl, *t;
+    bool dup = false;
+    for (size_t q = 0; q < p; q++)
+      dup |= in->ports[q].target_port == in->ports[p].target_port;
+    if (dup)
+      continue;
+    pl = map(x);
+    t = map(x);
+    set(x, pl, "port", port_number(x, in->ports[p].target_port));
+    set_str(x, t, "mode", "SIMPLE");
+    set_str(x, t, "sni", host);
+    set(x, pl, "tls", t);
+    push(x, pls, pl);
+  }
+  set(x, tls, "portLevelSettings", pls);
+  set(x, v, "tls", tls);
+  return v;
+}
+
+static struct doc_node *virtual_service_values(struct rctx *x, const struct job *j) {
+  const struct intent *in = j->in;
+  const struct intent_gateway *g = in->gateway;
+  const char *host = in->hosts[j->host], *gwref, *fqdn = gateway_fqdn(x, g);
+  struct doc_node *v = intent_values(x, in), *vs = map(x), *gws = seq(x);
+  struct doc_node *http = seq(x), *tls = seq(x);
+
+  if (strcmp(g->namespace, in->namespace) == 0) {
+    gwref = g->name;
+  } else {
+    char *s = xasprintf("%s/%s", g->namespace, g->name);
+    gwref = doc_arena_strdup(x->scratch, s);
+    free(s);
+  }
+  push(x, gws, str(x, gwref));
+  push(x, gws, str(x, "mesh"));
+  for (size_t p = 0; p < in->n_ports; p++)
+    routes(x, in->ports[p].protocol == INTENT_PROTOCOL_HTTP ? http : tls, in, &in->ports[p], host,
+           gwref, fqdn);
+  set_str(x, vs, "name", j->name);
+  set_str(x, vs, "namespace", in->namespace);
+  set_str(x, vs, "host", host);
+  set(x, vs, "gateways", gws);
+  set(x, vs, "exportTo", export_to(x, in->namespace, g->namespace));
+  set(x, vs, "http", doc_len(http) ? http : NULL);
+  set(x, vs, "tls", doc_len(tls) ? tls : NULL);
+  set(x, v, "virtualService", vs);
+  return v;
+}
+
+static struct doc_node *sidecar_values(struct rctx *x, const struct job *j) {
+  const struct intent *in = j->in;
+  struct buf owners = BUF_INIT;
+  struct doc_node *v, *sc = map(x);
+  size_t n = 0;
+
+  buf_puts(&owners, "EgressIntent");
+  for (size_t k = 0; k < x->repo->n_intents; k++) {
+    const struct intent *o = x->repo->intents[k];
+    if (o->enforce && strcmp(o->namespace, in->namespace) == 0 && on_cluster(x, o))
+      buf_printf(&owners, "%s%s", n++ ? ", " : " ", o->id);
+  }
+  v = base_values(x, labels_for(x, NULL, NULL), annotations_for(x, in->path, buf_cstr(&owners)));
+  buf_dispose(&owners);
+  set_str(x, sc, "name", j->name);
+  set_str(x, sc, "namespace", in->namespace);
+  set(x, v, "sidecar", sc);
+  return v;
+}
+
 /* One rule per source namespace with the union of its ports. Intents are
  * sorted by namespace/name, so a namespace's intents are adjacent. */
-static void render_authorization_policies(struct rctx *x) {
-  for (size_t i = 0; i < x->n_gws; i++) {
-    const struct gwinfo *gi = &x->gws[i];
-    const struct intent_gateway *g = gi->gw;
-    struct doc_node *v, *ap, *sel, *rules;
-    char owner[600], *name;
+static struct doc_node *authorization_policy_values(struct rctx *x, const struct job *j) {
+  const struct gwinfo *gi = strmap_get(&x->gw_by_id, j->gw->id);
+  const struct intent_gateway *g = j->gw;
+  struct doc_node *v, *ap = map(x), *sel = map(x), *rules = seq(x);
+  char owner[600];
 
-    if (!gi->enforce)
-      continue;
-    str_format(owner, sizeof(owner), "EgressGateway %s", g->id);
-    v = base_values(x, labels_for(x, RENDER_LABEL_GATEWAY, g->name),
-                    annotations_for(x, g->path, owner));
-    ap = map(x);
-    name = xasprintf("%s-egressd-allow", g->name);
-    set_str(x, ap, "name", name);
-    set_str(x, ap, "namespace", g->namespace);
-    sel = map(x);
-    set_str(x, sel, "gateway-name", g->name);
-    set_str(x, sel, "gateway-type", "egress");
-    set(x, ap, "selector", sel);
-    rules = seq(x);
-    for (size_t k = 0; k < gi->intents.n;) {
-      const struct intent *first = gi->intents.items[k];
-      int ports[256];
-      size_t np = 0;
-      struct doc_node *rule = map(x), *from = seq(x), *src = map(x), *source = map(x);
-      struct doc_node *nss = seq(x), *to = seq(x), *op = map(x), *opv = map(x), *pl = seq(x);
+  str_format(owner, sizeof(owner), "EgressGateway %s", g->id);
+  v = base_values(x, labels_for(x, RENDER_LABEL_GATEWAY, g->name),
+                  annotations_for(x, g->path, owner));
+  set_str(x, ap, "name", j->name);
+  set_str(x, ap, "namespace", g->namespace);
+  set_str(x, sel, "gateway-name", g->name);
+  set_str(x, sel, "gateway-type", "egress");
+  set(x, ap, "selector", sel);
+  for (size_t k = 0; k < gi->intents.n;) {
+    const struct intent *first = gi->intents.items[k];
+    int ports[256];
+    size_t np = 0;
+    struct doc_node *rule = map(x), *from = seq(x), *src = map(x), *source = map(x);
+    struct doc_node *nss = seq(x), *to = seq(x), *op = map(x), *opv = map(x), *pl = seq(x);
 
-      for (; k < gi->intents.n; k++) {
-        const struct intent *in = gi->intents.items[k];
-        if (strcmp(in->namespace, first->namespace) != 0)
-          break;
-        for (size_t p = 0; p < in->n_ports; p++) {
-          bool dup = false;
-          for (size_t q = 0; q < np; q++)
-            dup |= ports[q] == in->ports[p].number;
-          if (!dup && np < ARRAY_SIZE(ports))
-            ports[np++] = in->ports[p].number;
-        }
+    for (; k < gi->intents.n; k++) {
+      const struct intent *in = gi->intents.items[k];
+      if (strcmp(in->namespace, first->namespace) != 0)
+        break;
+      for (size_t p = 0; p < in->n_ports; p++) {
+        bool dup = false;
+        for (size_t q = 0; q < np; q++)
+          dup |= ports[q] == in->ports[p].number;
+        if (!dup && np < ARRAY_SIZE(ports))
+          ports[np++] = in->ports[p].number;
       }
-      qsort(ports, np, sizeof(int), cmp_int);
-      push(x, nss, str(x, first->namespace));
-      set(x, source, "namespaces", nss);
-      set(x, src, "source", source);
-      push(x, from, src);
-      set(x, rule, "from", from);
-      for (size_t q = 0; q < np; q++) {
-        char s[16];
-        str_format(s, sizeof(s), "%d", ports[q]);
-        push(x, pl, str(x, s));
-      }
-      set(x, opv, "ports", pl);
-      set(x, op, "operation", opv);
-      push(x, to, op);
-      set(x, rule, "to", to);
-      push(x, rules, rule);
     }
-    set(x, ap, "rules", rules);
-    set(x, v, "authorizationPolicy", ap);
-    add_object(x, T_AUTHORIZATION_POLICY, RENDER_KIND_AUTHORIZATION_POLICY, g->namespace,
-               doc_arena_strdup(x->scratch, name), v, NULL, g);
-    free(name);
+    qsort(ports, np, sizeof(int), cmp_int);
+    push(x, nss, str(x, first->namespace));
+    set(x, source, "namespaces", nss);
+    set(x, src, "source", source);
+    push(x, from, src);
+    set(x, rule, "from", from);
+    for (size_t q = 0; q < np; q++) {
+      char s[16];
+      str_format(s, sizeof(s), "%d", ports[q]);
+      push(x, pl, str(x, s));
+    }
+    set(x, opv, "ports", pl);
+    set(x, op, "operation", opv);
+    push(x, to, op);
+    set(x, rule, "to", to);
+    push(x, rules, rule);
+  }
+  set(x, ap, "rules", rules);
+  set(x, v, "authorizationPolicy", ap);
+  return v;
+}
+
+static struct doc_node *job_values(struct rctx *x, const struct job *j) {
+  struct doc_node *v;
+
+  switch (j->tmpl) {
+  case T_IMGW:
+    return gateway_values(x, j->gw);
+  case T_GATEWAY:
+    v = gateway_values(x, j->gw);
+    doc_map_set(x->scratch, doc_map_get(v, "gateway"), "servers",
+                gateway_servers(x, strmap_get(&x->gw_by_id, j->gw->id)));
+    return v;
+  case T_SERVICE_ENTRY:
+    return service_entry_values(x, j);
+  case T_DESTINATION_RULE:
+    return destination_rule_values(x, j);
+  case T_DESTINATION_RULE_TLS:
+    return tls_values(x, j);
+  case T_VIRTUAL_SERVICE:
+    return virtual_service_values(x, j);
+  case T_SIDECAR:
+    return sidecar_values(x, j);
+  case T_AUTHORIZATION_POLICY:
+    return authorization_policy_values(x, j);
+  default:
+    return NULL;
+  }
+}
+
+/* ---- rendering one job ---- */
+
+static void render_job(struct rctx *x, const struct job *j) {
+  const struct render_kind_info *ki = &kind_infos[j->kind];
+  const char *want_api = j->kind == RENDER_KIND_ISTIO_MESH_GATEWAY ? "servicemesh.cisco.com/v1alpha1"
+                         : j->kind == RENDER_KIND_AUTHORIZATION_POLICY ? x->sec_api
+                                                                      : x->net_api;
+  const struct doc_node *tm = x->tmpl[j->tmpl], *want;
+  struct doc_node *values, *obj, *meta, *labels;
+  struct render_object o;
+  int r;
+
+  if (!tm)
+    return; /* the template failed to load; already reported */
+  values = job_values(x, j);
+  if (render_template_apply(x->scratch, tm, values, &obj, x->diags) < 0) {
+    x->failed = true;
+    return;
+  }
+  meta = doc_map_get(obj, "metadata");
+  if (!str_eq(doc_map_str(obj, "apiVersion"), want_api) ||
+      !str_eq(doc_map_str(obj, "kind"), ki->kind) || !str_eq(doc_map_str(meta, "name"), j->name) ||
+      !str_eq(doc_map_str(meta, "namespace"), j->ns)) {
+    const char *k = doc_map_str(obj, "kind"), *ns = doc_map_str(meta, "namespace");
+    const char *nm = doc_map_str(meta, "name"), *av = doc_map_str(obj, "apiVersion");
+    diag_error(x->diags, tm->file, tm->line, tm->col,
+               "template %s must render %s %s/%s (apiVersion %s); it renders %s %s/%s (apiVersion "
+               "%s): a template may shape an object but not rename or move it",
+               tmpl_files[j->tmpl], ki->kind, j->ns, j->name, want_api, k ? k : "?",
+               ns ? ns : "?", nm ? nm : "?", av ? av : "?");
+    x->failed = true;
+    return;
+  }
+  /* ownership is not up to the template */
+  labels = doc_map_get(meta, "labels");
+  if (!doc_is(labels, DOC_MAP)) {
+    labels = map(x);
+    doc_map_set(x->scratch, meta, "labels", labels);
+  }
+  want = doc_map_get(values, "labels");
+  for (size_t i = 0; i < doc_len(want); i++)
+    doc_map_set(x->scratch, labels, want->u.map.items[i].key,
+                doc_copy(x->scratch, want->u.map.items[i].value));
+  if (x->failed || x->stop)
+    return; /* keep checking, but hand out nothing after a problem */
+  o = (struct render_object){
+      .kind = j->kind,
+      .api_version = want_api,
+      .namespace = j->ns,
+      .name = j->name,
+      .intent = j->in,
+      .gateway = j->gw,
+      .adopt = j->in && j->in->adopt,
+      .object = obj,
+  };
+  r = x->emit(x->userdata, &o);
+  if (r < 0)
+    x->stop = r;
+}
+
+static int cmp_job(const void *a, const void *b) {
+  const struct job *p = a, *q = b;
+  int c = strcmp(p->ns, q->ns);
+  return c ? c : strcmp(p->name, q->name);
+}
+
+static void render_kind(struct rctx *x, enum render_kind kind) {
+  x->n_jobs = 0;
+  doc_arena_reset(x->jobs_arena);
+  plan_kind(x, kind);
+  if (x->n_jobs)
+    qsort(x->jobs, x->n_jobs, sizeof(*x->jobs), cmp_job);
+  for (size_t i = 0; i < x->n_jobs && !x->stop; i++) {
+    render_job(x, &x->jobs[i]);
+    doc_arena_reset(x->scratch);
   }
 }
 
@@ -802,26 +865,15 @@ int render_repo(const struct intent_repo *repo, const struct render_options *opt
   x.errors_before = diags->errors;
   x.tmpl_arena = doc_arena_new();
   x.scratch = doc_arena_new();
+  x.jobs_arena = doc_arena_new();
   r = load_templates(&x);
   if (r < 0 && err_isset(err))
     goto out;
   x.failed = r < 0;
   collect_gateways(&x);
 
-  render_gateways(&x, false);
-  flush(&x, RENDER_KIND_ISTIO_MESH_GATEWAY);
-  render_gateways(&x, true);
-  flush(&x, RENDER_KIND_GATEWAY);
-  render_service_entries(&x);
-  flush(&x, RENDER_KIND_SERVICE_ENTRY);
-  render_destination_rules(&x);
-  flush(&x, RENDER_KIND_DESTINATION_RULE);
-  render_virtual_services(&x);
-  flush(&x, RENDER_KIND_VIRTUAL_SERVICE);
-  render_sidecars(&x);
-  flush(&x, RENDER_KIND_SIDECAR);
-  render_authorization_policies(&x);
-  flush(&x, RENDER_KIND_AUTHORIZATION_POLICY);
+  for (int k = 0; k < _RENDER_KIND_MAX && !x.stop; k++)
+    render_kind(&x, (enum render_kind)k);
 
   if (x.stop)
     r = x.stop;
@@ -833,11 +885,12 @@ out:
   for (size_t i = 0; i < x.n_gws; i++)
     ptrvec_dispose(&x.gws[i].intents);
   free(x.gws);
-  free(x.pend);
+  free(x.jobs);
   strmap_dispose(&x.gw_by_id);
   strmap_dispose(&x.names);
   ptrvec_dispose_all(&x.owned_names, free);
   doc_arena_free(x.scratch);
+  doc_arena_free(x.jobs_arena);
   doc_arena_free(x.tmpl_arena);
   return r;
 }

@@ -68,6 +68,14 @@ START_TEST(test_str_copy_truncates_and_terminates) {
 }
 END_TEST
 
+START_TEST(test_str_escape_for_messages) {
+  char b[16];
+
+  ck_assert_str_eq(str_escape(b, sizeof(b), "a\nb\tc\x01"), "a\\nb\\tc\\x01");
+  ck_assert_str_eq(str_escape(b, sizeof(b), "0123456789abcdefghij"), "0123456789ab...");
+}
+END_TEST
+
 START_TEST(test_str_utf8_validation) {
   size_t off = 0;
 
@@ -288,6 +296,7 @@ static Suite *base_suite(void) {
   tcase_add_test(tc, test_str_to_int_rejects_garbage_and_range);
   tcase_add_test(tc, test_str_copy_truncates_and_terminates);
   tcase_add_test(tc, test_str_utf8_validation);
+  tcase_add_test(tc, test_str_escape_for_messages);
   tcase_add_test(tc, test_time_parse_duration);
   tcase_add_test(tc, test_time_rfc3339_roundtrip);
   tcase_add_test(tc, test_buf_grows_and_detaches);

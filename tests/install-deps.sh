@@ -1,0 +1,26 @@
+#!/bin/sh
+# Install what building, running and testing egressd needs on Debian 12
+# (bookworm), as root. Idempotent; used by the README's commands and by CI.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+packages="
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libgit2-dev libyaml-dev libcurl4-openssl-dev libssl-dev libsodium-dev check
+  python3 python3-yaml openssl git openssh-client openssh-server lighttpd
+  time bc diffutils procps iproute2 debootstrap systemd-container
+"
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  apt-get update -q
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $missing
+fi
+# kubectl is not packaged by Debian in a usable version; the machines this
+# project runs on carry the Google Cloud SDK kubectl (a dispatcher that runs
+# kubectl.1.32 for a 1.32 server). The kubesim fidelity suite needs it.
+if ! [ -x /usr/lib/google-cloud-sdk/bin/kubectl.1.32 ] && ! command -v kubectl >/dev/null; then
+  echo "install-deps: warning: no kubectl found; the kubesim suite will fail" >&2
+fi
