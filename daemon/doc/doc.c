@@ -72,11 +72,13 @@ void doc_arena_reset(struct doc_arena *a) {
   }
 }
 
-void doc_arena_free_secret(struct doc_arena *a) {
-  if (!a)
-    return;
-  for (struct block *b = a->head; b; b = b->next)
+void doc_arena_wipe(struct doc_arena *a) {
+  for (struct block *b = a ? a->head : NULL; b; b = b->next)
     mem_wipe(b->data, b->used);
+}
+
+void doc_arena_free_secret(struct doc_arena *a) {
+  doc_arena_wipe(a);
   doc_arena_free(a);
 }
 
@@ -297,13 +299,16 @@ static double num(const struct doc_node *n) {
   return n->type == DOC_INT ? (double)n->u.i : n->u.str.f;
 }
 
+/* Numbers are equal by value; NaN equals NaN here (the same document). */
+static bool num_equal(double a, double b) { return a == b || (isnan(a) && isnan(b)); }
+
 bool doc_equal(const struct doc_node *x, const struct doc_node *y) {
   if (!x || !y)
     return x == y;
   if (x->type != y->type) {
     bool xn = x->type == DOC_INT || x->type == DOC_FLOAT;
     bool yn = y->type == DOC_INT || y->type == DOC_FLOAT;
-    return xn && yn && num(x) == num(y);
+    return xn && yn && num_equal(num(x), num(y));
   }
   switch (x->type) {
   case DOC_NULL:
@@ -313,7 +318,7 @@ bool doc_equal(const struct doc_node *x, const struct doc_node *y) {
   case DOC_INT:
     return x->u.i == y->u.i;
   case DOC_FLOAT:
-    return x->u.str.f == y->u.str.f;
+    return num_equal(x->u.str.f, y->u.str.f);
   case DOC_STR:
     return x->u.str.len == y->u.str.len && memcmp(x->u.str.s, y->u.str.s, x->u.str.len) == 0;
   case DOC_SEQ:

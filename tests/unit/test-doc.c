@@ -258,6 +258,8 @@ START_TEST(test_doc_equal_ignores_key_order) {
   ck_assert(doc_equal(x, y));
   ck_assert(!doc_equal(x, z));
   ck_assert(doc_equal(x, doc_copy(A, x)));
+  /* NaN is the same value as itself in a document (found by fuzz-doc) */
+  ck_assert(doc_equal(parse1("- .NAN\n", &e), parse1("- .nan\n", &e)));
 }
 END_TEST
 
@@ -352,6 +354,34 @@ START_TEST(test_doc_schema_distance) {
 }
 END_TEST
 
+START_TEST(test_doc_arena_wipe_zeroes_what_the_arena_holds) {
+  struct doc_arena *a = doc_arena_new();
+  const char *y = "token: s3cr3t-value\nbig: [1, 2, 3]\n";
+  struct doc_node *root = NULL;
+  struct err e = ERR_INIT;
+  const char *tok, *copy;
+  char *bigstr = xmalloc(100000);
+  size_t n;
+
+  ck_assert_ok(doc_parse_one(a, "k", y, strlen(y), NULL, &root, &e), &e);
+  tok = doc_map_str(root, "token");
+  ck_assert_str_eq(tok, "s3cr3t-value");
+  n = strlen(tok);
+  /* also a one-off block bigger than the arena's block size */
+  memset(bigstr, 'k', 99999);
+  bigstr[99999] = '\0';
+  copy = doc_arena_strdup(a, bigstr);
+  doc_arena_wipe(a);
+  for (size_t i = 0; i < n; i++)
+    ck_assert_int_eq(tok[i], 0);
+  for (size_t i = 0; i < 99999; i++)
+    ck_assert_int_eq(copy[i], 0);
+  doc_arena_free_secret(a);
+  doc_arena_free_secret(NULL);
+  free(bigstr);
+}
+END_TEST
+
 static Suite *doc_suite(void) {
   Suite *s = suite_create("doc");
   TCase *tc = tcase_create("doc");
@@ -375,6 +405,7 @@ static Suite *doc_suite(void) {
   tcase_add_test(tc, test_doc_empty_documents);
   tcase_add_test(tc, test_doc_schema_reports_every_problem);
   tcase_add_test(tc, test_doc_schema_distance);
+  tcase_add_test(tc, test_doc_arena_wipe_zeroes_what_the_arena_holds);
   suite_add_tcase(s, tc);
   return s;
 }
