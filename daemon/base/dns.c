@@ -71,8 +71,7 @@ const char *dns_host_check(const char *s) {
   if (s[n - 1] == '.')
     return "must not end with a dot";
   if (strcmp(s, "*") == 0)
-    return "is a bare wildcard; name the hosts, or use a wildcard as the first label "
-           "(*.example.com)";
+    return "is a bare wildcard; name the hosts";
   if (s[0] == '*') {
     if (s[1] != '.')
       return "may use a wildcard only as the whole first label (*.example.com)";

@@ -92,3 +92,27 @@ void strmap_dispose(struct strmap *m) {
   free(m->slots);
   memset(m, 0, sizeof(*m));
 }
+
+bool strmap_next(const struct strmap *m, size_t *iter, const char **ret_key, void **ret_value) {
+  for (; *iter < m->cap; (*iter)++) {
+    const struct strmap_entry *e = &m->slots[*iter];
+    if (e->key) {
+      if (ret_key)
+        *ret_key = e->key;
+      if (ret_value)
+        *ret_value = e->value;
+      (*iter)++;
+      return true;
+    }
+  }
+  return false;
+}
+
+void strmap_dispose_free(struct strmap *m) {
+  size_t it = 0;
+  void *v;
+
+  while (strmap_next(m, &it, NULL, &v))
+    free(v);
+  strmap_dispose(m);
+}

@@ -20,3 +20,8 @@ void *strmap_get(const struct strmap *m, const char *key);
 bool strmap_has(const struct strmap *m, const char *key);
 size_t strmap_size(const struct strmap *m);
 void strmap_dispose(struct strmap *m);
+/* Visit every entry, in no particular order (for freeing values, never for
+ * output): start with *iter = 0; returns false after the last entry. */
+bool strmap_next(const struct strmap *m, size_t *iter, const char **ret_key, void **ret_value);
+/* strmap_dispose() after free()ing every value. */
+void strmap_dispose_free(struct strmap *m);

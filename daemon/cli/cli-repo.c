@@ -37,6 +37,7 @@ int cli_repo_load_dir(const char *dir, struct intent_repo **ret, struct diag_lis
   if (r < 0)
     goto out;
   opts.root_name = root;
+  opts.known_templates = render_template_names();
   r = intent_repo_load(&fs, &opts, ret, diags, err);
 out:
   fileset_dispose(&fs);

@@ -4,7 +4,7 @@
  * in the table of main.c. Entry points get argv with argv[0] = the
  * subcommand name, parse their own options (getopt_long, --help on each) and
  * return the process exit status. When you add a subcommand, also touch: the
- * table in main.c, docs/man/egressd.1 and docs/cli.md.
+ * table in main.c, docs/man/egressd.1 and the command's own man page.
  */
 #pragma once
 

@@ -85,9 +85,11 @@ extern const struct doc_limits doc_limits_default;
 
 struct doc_arena *doc_arena_new(void);
 void doc_arena_free(struct doc_arena *a);
-/* Free @a after overwriting every byte it handed out with zeros (mem_wipe),
- * for arenas that held secrets (a kubeconfig with a token, an exec plugin's
- * credential). NULL is fine. */
+/* Overwrite every byte @a has handed out with zeros (mem_wipe); the nodes
+ * and strings stay allocated but hold nothing. For arenas that held secrets
+ * (a kubeconfig with a token, an exec plugin's credential). */
+void doc_arena_wipe(struct doc_arena *a);
+/* doc_arena_wipe() then doc_arena_free(). NULL is fine. */
 void doc_arena_free_secret(struct doc_arena *a);
 /* Forget everything allocated, keeping one block for reuse: a scratch arena
  * per rendered object costs no malloc in the steady state. */

@@ -59,9 +59,9 @@ static void check_gateway(struct load *l, struct intent_gateway *g) {
 
   check_name(l, at, "gateway name", g->name, dns_rfc1035_label_check);
   check_name(l, at, "namespace", g->namespace, dns_label_check);
-  if (*g->cp_name)
+  if (g->cp_name)
     check_name(l, at, "control plane name", g->cp_name, dns_subdomain_check);
-  if (*g->cp_namespace)
+  if (g->cp_namespace)
     check_name(l, at, "control plane namespace", g->cp_namespace, dns_label_check);
   if (g->replicas_max < g->replicas_min)
     E(l, at, "gateway %s: replicas.max (%d) is below replicas.min (%d)", g->id, g->replicas_max,
@@ -190,9 +190,32 @@ static void check_intent(struct load *l, struct intent *in) {
   }
 }
 
+/* In and NotIn need values, Exists and DoesNotExist take none (as in
+ * Kubernetes label selectors). */
+static bool check_selector(struct load *l, const struct intent_selector *sel) {
+  bool ok = true;
+
+  for (size_t i = 0; i < sel->n_exprs; i++) {
+    const struct intent_selector_expr *x = &sel->exprs[i];
+    bool wants = x->op == INTENT_SELECTOR_IN || x->op == INTENT_SELECTOR_NOT_IN;
+    if (wants && !x->n_values) {
+      E(l, x->pos, "selector expression on '%s': %s needs at least one value", x->key,
+        x->op == INTENT_SELECTOR_IN ? "In" : "NotIn");
+      ok = false;
+    } else if (!wants && x->n_values) {
+      E(l, x->pos, "selector expression on '%s': %s takes no values", x->key,
+        x->op == INTENT_SELECTOR_EXISTS ? "Exists" : "DoesNotExist");
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 static void check_fleet(struct load *l) {
   struct intent_fleet *f = l->repo->fleet;
 
+  /* the Fleet's name is the instance label of every object egressd makes */
+  check_name(l, f->pos, "Fleet name", f->name, dns_label_check);
   for (size_t i = 0; i < f->n_clusters; i++) {
     check_name(l, f->clusters[i].pos, "cluster name", f->clusters[i].name, dns_label_check);
     for (size_t j = 0; j < i; j++)
@@ -205,6 +228,8 @@ static void check_fleet(struct load *l) {
     bool any = false;
 
     check_name(l, w->pos, "wave name", w->name, dns_label_check);
+    if (!check_selector(l, &w->selector))
+      continue; /* "matches no cluster" would only repeat the problem */
     for (size_t j = 0; j < i; j++)
       if (strcmp(f->waves[j].name, w->name) == 0)
         E(l, w->pos, "wave '%s' is defined twice (also at line %u)", w->name,
@@ -295,14 +320,19 @@ static void check_conflicts(struct load *l) {
 static void check_placement(struct load *l) {
   const struct intent_fleet *f = l->repo->fleet;
 
+
   for (size_t i = 0; i < l->repo->n_gateways; i++) {
     const struct intent_gateway *g = l->repo->gateways[i];
+    if (!check_selector(l, &g->clusters))
+      continue;
     if (!matches_some(f, &g->clusters))
       E(l, g->clusters.pos, "the cluster selector of gateway %s matches no cluster of the Fleet",
         g->id);
   }
   for (size_t i = 0; i < l->repo->n_intents; i++) {
     const struct intent *in = l->repo->intents[i];
+    if (!check_selector(l, &in->clusters))
+      continue;
     if (!matches_some(f, &in->clusters)) {
       E(l, in->clusters.pos, "the cluster selector of intent %s matches no cluster of the Fleet",
         in->id);

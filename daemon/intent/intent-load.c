@@ -213,10 +213,13 @@ void intent_selector_parse(struct doc_arena *a, const struct doc_node *n,
     const char *op = doc_map_str(e, "operator");
     struct intent_selector_expr *x;
 
-    if (!doc_map_str(e, "key") || !op)
-      continue;
+    if (!doc_map_str(e, "key") || !op ||
+        !(str_eq(op, "In") || str_eq(op, "NotIn") || str_eq(op, "Exists") ||
+          str_eq(op, "DoesNotExist")))
+      continue; /* the schema check reported it; guessing would add noise */
     x = &sel->exprs[sel->n_exprs++];
     x->key = doc_map_str(e, "key");
+    x->pos = pos_of(e);
     x->op = str_eq(op, "NotIn")          ? INTENT_SELECTOR_NOT_IN
             : str_eq(op, "Exists")       ? INTENT_SELECTOR_EXISTS
             : str_eq(op, "DoesNotExist") ? INTENT_SELECTOR_DOES_NOT_EXIST
@@ -279,8 +282,8 @@ static void load_gateway(struct load *l, const struct doc_node *doc) {
   g->pos = pos_of(doc);
   g->file = doc->file;
   g->path = doc->file + l->prefix_len;
-  g->cp_name = str_or(doc_map_get(spec, "controlPlane"), "name", "");
-  g->cp_namespace = str_or(doc_map_get(spec, "controlPlane"), "namespace", "");
+  g->cp_name = doc_map_str(doc_map_get(spec, "controlPlane"), "name");
+  g->cp_namespace = doc_map_str(doc_map_get(spec, "controlPlane"), "namespace");
   g->replicas_min = int_or(doc_map_get(spec, "replicas"), "min", 1);
   g->replicas_max = int_or(doc_map_get(spec, "replicas"), "max", g->replicas_min);
   g->run_as_root = bool_or(spec, "runAsRoot", false);
@@ -448,12 +451,23 @@ static void load_document(struct load *l, const struct doc_node *doc) {
   s = schema_of(kind);
   if (!s) {
     const char *best = NULL;
-    for (const char *const *k = kinds; *k && kind; k++)
-      if (doc_schema_distance(kind, *k, 3) <= 3)
+    unsigned best_d = 4;
+    for (const char *const *k = kinds; *k && kind; k++) {
+      unsigned d = doc_schema_distance(kind, *k, 3);
+      if (d < best_d) {
+        best_d = d;
         best = *k;
-    diag_error(l->diags, doc->file, kp->value->line, kp->value->col,
-               "unknown kind '%s'%s%s%s; egressd.io/v1 has EgressGateway, EgressIntent and Fleet",
-               kind ? kind : "", best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+      }
+    }
+    if (best)
+      diag_error(l->diags, doc->file, kp->value->line, kp->value->col,
+                 "unknown kind '%s'; did you mean '%s'? (egressd.io/v1 has EgressGateway, "
+                 "EgressIntent and Fleet)",
+                 kind, best);
+    else
+      diag_error(l->diags, doc->file, kp->value->line, kp->value->col,
+                 "unknown kind '%s'; egressd.io/v1 has EgressGateway, EgressIntent and Fleet",
+                 kind ? kind : "");
     return;
   }
   /* Structural problems are reported, and the document is still loaded as
@@ -501,9 +515,19 @@ int intent_repo_load(struct fileset *fs, const struct intent_load_options *opts,
     char *name;
 
     if (str_has_prefix(e->path, "templates/")) {
-      if (str_has_suffix(e->path, ".yaml") &&
-          (r = fileset_add(repo->templates, e->path + strlen("templates/"), e->data, e->len,
-                           err)) < 0)
+      const char *tname = e->path + strlen("templates/");
+      bool known = !opts || !opts->known_templates;
+      for (const char *const *t = opts ? opts->known_templates : NULL; t && *t && !known; t++)
+        known = strcmp(*t, tname) == 0;
+      if (!known) {
+        char *shown = xasprintf("%s%s", prefix, e->path);
+        diag_warning(diags, shown, 0, 0,
+                     "not a template egressd renders, so it is ignored (the templates are named "
+                     "after what they render: see docs/templates.md)");
+        free(shown);
+        continue;
+      }
+      if ((r = fileset_add(repo->templates, tname, e->data, e->len, err)) < 0)
         goto fail;
       continue;
     }

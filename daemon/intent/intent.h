@@ -44,6 +44,7 @@ enum intent_selector_op {
 };
 
 struct intent_selector_expr {
+  struct intent_pos pos;
   const char *key;
   enum intent_selector_op op;
   const char **values;
@@ -154,6 +155,9 @@ struct intent_repo {
 
 struct intent_load_options {
   const char *root_name;   /* prefix for file names in messages ("" or "repo/") */
+  /* the names of the templates under templates/ that mean something (from
+   * render_template_names()); others get a warning. NULL: accept any. */
+  const char *const *known_templates;
 };
 
 /* Load and check the config repo in @fs. On success *ret is a new repo

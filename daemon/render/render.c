@@ -76,11 +76,13 @@ enum tmpl_id {
   _T_MAX,
 };
 
-static const char *const tmpl_files[_T_MAX] = {
+static const char *const tmpl_files[_T_MAX + 1] = {
     "istiomeshgateway.yaml", "gateway.yaml",         "serviceentry.yaml",
     "destinationrule.yaml",  "destinationrule-tls.yaml", "virtualservice.yaml",
-    "sidecar.yaml",          "authorizationpolicy.yaml",
+    "sidecar.yaml",          "authorizationpolicy.yaml", NULL,
 };
+
+const char *const *render_template_names(void) { return tmpl_files; }
 
 /* Per gateway on this cluster: the intents routed through it. */
 struct gwinfo {
@@ -355,10 +357,24 @@ static struct doc_node *gateway_values(struct rctx *x, const struct intent_gatew
   set_str(x, cp, "name", g->cp_name);
   set_str(x, cp, "namespace", g->cp_namespace);
   set(x, gv, "controlPlane", cp);
+  /* SMM autoscales only when max > min; otherwise it runs `count` replicas
+   * (default 1), so count carries min */
+  set(x, rep, "count", num(x, g->replicas_min));
   set(x, rep, "min", num(x, g->replicas_min));
   set(x, rep, "max", num(x, g->replicas_max));
   set(x, gv, "replicas", rep);
   set(x, gv, "runAsRoot", doc_new_bool(x->scratch, g->run_as_root));
+  if (g->run_as_root) {
+    /* runAsRoot alone keeps the chart's uid 1337; root needs the pod's
+     * securityContext too (the istio-operator sample does the same) */
+    struct doc_node *sc = map(x);
+    set(x, sc, "runAsUser", num(x, 0));
+    set(x, sc, "runAsGroup", num(x, 0));
+    set(x, sc, "runAsNonRoot", doc_new_bool(x->scratch, false));
+    set(x, gv, "securityContext", sc);
+  } else {
+    set(x, gv, "securityContext", NULL);
+  }
   set_str(x, svc, "type", g->service_type);
   for (size_t i = 0; i < g->n_ports; i++) {
     struct doc_node *p = map(x);
@@ -640,7 +656,7 @@ static struct doc_node *authorization_policy_values(struct rctx *x, const struct
   set(x, ap, "selector", sel);
   for (size_t k = 0; k < gi->intents.n;) {
     const struct intent *first = gi->intents.items[k];
-    int ports[256];
+    int ports[65536 / 64]; /* a gateway has at most this many distinct ports in practice */
     size_t np = 0;
     struct doc_node *rule = map(x), *from = seq(x), *src = map(x), *source = map(x);
     struct doc_node *nss = seq(x), *to = seq(x), *op = map(x), *opv = map(x), *pl = seq(x);
@@ -650,11 +666,17 @@ static struct doc_node *authorization_policy_values(struct rctx *x, const struct
       if (strcmp(in->namespace, first->namespace) != 0)
         break;
       for (size_t p = 0; p < in->n_ports; p++) {
+        /* Istio matches AuthorizationPolicy ports against the port the
+         * gateway pod receives on: the target port, not the Service port */
+        int target = in->ports[p].number;
         bool dup = false;
+        for (size_t q = 0; q < g->n_ports; q++)
+          if (g->ports[q].port == in->ports[p].number)
+            target = g->ports[q].target_port;
         for (size_t q = 0; q < np; q++)
-          dup |= ports[q] == in->ports[p].number;
+          dup |= ports[q] == target;
         if (!dup && np < ARRAY_SIZE(ports))
-          ports[np++] = in->ports[p].number;
+          ports[np++] = target;
       }
     }
     qsort(ports, np, sizeof(int), cmp_int);
@@ -715,7 +737,7 @@ static void render_job(struct rctx *x, const struct job *j) {
                          : j->kind == RENDER_KIND_AUTHORIZATION_POLICY ? x->sec_api
                                                                       : x->net_api;
   const struct doc_node *tm = x->tmpl[j->tmpl], *want;
-  struct doc_node *values, *obj, *meta, *labels;
+  struct doc_node *values, *obj, *meta, *labels, *annotations;
   struct render_object o;
   int r;
 
@@ -749,6 +771,16 @@ static void render_job(struct rctx *x, const struct job *j) {
   want = doc_map_get(values, "labels");
   for (size_t i = 0; i < doc_len(want); i++)
     doc_map_set(x->scratch, labels, want->u.map.items[i].key,
+                doc_copy(x->scratch, want->u.map.items[i].value));
+  /* nor are the annotations that say where an object comes from */
+  annotations = doc_map_get(meta, "annotations");
+  if (!doc_is(annotations, DOC_MAP)) {
+    annotations = map(x);
+    doc_map_set(x->scratch, meta, "annotations", annotations);
+  }
+  want = doc_map_get(values, "annotations");
+  for (size_t i = 0; i < doc_len(want); i++)
+    doc_map_set(x->scratch, annotations, want->u.map.items[i].key,
                 doc_copy(x->scratch, want->u.map.items[i].value));
   if (x->failed || x->stop)
     return; /* keep checking, but hand out nothing after a problem */

@@ -87,5 +87,9 @@ int render_repo(const struct intent_repo *repo, const struct render_options *opt
 /* Is @v a networking.istio.io version egressd renders? */
 bool render_istio_version_valid(const char *v);
 
+/* The names of the templates (NULL-terminated): what a config repo may
+ * override under templates/. */
+const char *const *render_template_names(void);
+
 /* The built-in template named @name ("virtualservice.yaml"), or NULL. */
 const char *render_builtin_template(const char *name, size_t *ret_len);

@@ -6,6 +6,7 @@
 #include "svc/hostconfig.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -176,6 +177,9 @@ static void apply_repository(struct ctx *x, const struct doc_node *r) {
   if ((p = doc_map_pair(r, "interval")) && c->repo.interval_usec < USEC_PER_SEC)
     diag_error(x->d, r->file, p->value->line, p->value->col,
                "repository.interval must be at least 1s");
+  if ((p = doc_map_pair(r, "timeout")) && c->repo.timeout_usec < USEC_PER_SEC)
+    diag_error(x->d, r->file, p->value->line, p->value->col,
+               "repository.timeout must be at least 1s");
 }
 
 static void apply_verify(struct ctx *x, const struct doc_node *root) {
@@ -256,6 +260,18 @@ static void apply(struct ctx *x, const struct doc_node *root) {
   opt_duration(n, "healthTimeout", &c->sync.health_timeout_usec);
   opt_duration(n, "requestTimeout", &c->sync.request_timeout_usec);
   opt_duration(n, "unreachableTimeout", &c->sync.unreachable_timeout_usec);
+  {
+    static const char *const positive[] = {"driftInterval", "healthTimeout", "requestTimeout",
+                                           "unreachableTimeout"};
+    for (size_t i = 0; i < sizeof(positive) / sizeof(positive[0]); i++) {
+      const struct doc_pair *p = doc_map_pair(n, positive[i]);
+      uint64_t u;
+      if (p && doc_is(p->value, DOC_STR) && time_parse_duration(p->value->u.str.s, &u) == 0 &&
+          u < USEC_PER_SEC)
+        diag_error(x->d, p->value->file, p->value->line, p->value->col,
+                   "sync.%s must be at least 1s", positive[i]);
+    }
+  }
   if (doc_is(doc_map_get(n, "pruneBudget"), DOC_INT))
     c->sync.prune_budget = (unsigned)doc_map_get(n, "pruneBudget")->u.i;
   if (doc_map_str(n, "istioApiVersion") && !str_eq(doc_map_str(n, "istioApiVersion"), "auto"))
@@ -333,7 +349,14 @@ int hostconfig_parse(const char *path, const char *data, size_t len, struct host
     goto out;
   }
   doc_schema_check(docs[0], &s_root, "", diags);
-  dir = path_dirname(path);
+  /* relative paths in the file are relative to the file's directory, made
+   * absolute so they mean the same after the daemon changes directory */
+  {
+    char *d = path_dirname(path), *abs = realpath(d, NULL);
+    dir = abs ? abs : d;
+    if (abs)
+      free(d);
+  }
   c = defaults(path);
   x = (struct ctx){c, dir, diags};
   apply(&x, docs[0]);

@@ -10,7 +10,7 @@
  *
  * When you add a field, also touch: the schema tables and apply() in
  * hostconfig.c, docs/host-config.md, docs/man/egressd.yaml.5, and
- * examples/egressd.yaml.
+ * docs/examples/egressd.yaml.
  */
 #pragma once
 
@@ -20,7 +20,9 @@
 #include "base/diag.h"
 #include "base/err.h"
 
-#define HOSTCONFIG_DEFAULT_PATH EGRESSD_SYSCONFDIR "/egressd.yaml"
+/* Where a daemon's configuration lives on Debian, whatever the install
+ * prefix of the binary. */
+#define HOSTCONFIG_DEFAULT_PATH "/etc/egressd/egressd.yaml"
 
 enum hostconfig_verify {
   HOSTCONFIG_VERIFY_NONE,

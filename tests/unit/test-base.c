@@ -161,6 +161,19 @@ START_TEST(test_strmap_put_get_many) {
   ck_assert(strmap_put(&m, "key-7", (void *)1) == (void *)8);
   ck_assert_ptr_null(strmap_get(&m, "key-5000"));
   ck_assert(!strmap_has(&m, ""));
+  {
+    size_t it = 0, n = 0;
+    long sum = 0;
+    const char *key;
+    void *v;
+    while (strmap_next(&m, &it, &key, &v)) {
+      n++;
+      sum += (long)v;
+      ck_assert_ptr_nonnull(key);
+    }
+    ck_assert_uint_eq(n, 5000);
+    ck_assert_int_eq(sum, 5000L * 5001L / 2 - 8 + 1);
+  }
   strmap_dispose(&m);
 }
 END_TEST

@@ -520,8 +520,8 @@ START_TEST(test_intent_kind_and_api_version) {
          "i.yaml:1:13: error: apiVersion must be egressd.io/v1, not 'networking.istio.io/v1'; "
          "Kubernetes manifests do not belong in the config repo (to change what egressd "
          "renders, override a template under templates/)",
-         "i.yaml:6:7: error: unknown kind 'EgressIntnet'; did you mean 'EgressIntent'?; "
-         "egressd.io/v1 has EgressGateway, EgressIntent and Fleet");
+         "i.yaml:6:7: error: unknown kind 'EgressIntnet'; did you mean 'EgressIntent'? "
+         "(egressd.io/v1 has EgressGateway, EgressIntent and Fleet)");
   loaded_dispose(&l);
 }
 END_TEST
@@ -629,6 +629,64 @@ START_TEST(test_intent_example_repo_is_valid) {
 }
 END_TEST
 
+
+START_TEST(test_intent_selector_expressions_need_values_as_kubernetes) {
+  struct loaded l = load("i.yaml",
+                         INTENT_HEAD "metadata: {name: a, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [a.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "  clusters:\n"
+                                     "    matchExpressions:\n"
+                                     "      - {key: env, operator: In}\n"
+                                     "      - {key: env, operator: Exists, values: [prod]}\n"
+                                     "      - {key: env, operator: Near}\n",
+                         NULL);
+
+  EXPECT(&l, "i.yaml:10:9: error: selector expression on 'env': In needs at least one value",
+         "i.yaml:11:9: error: selector expression on 'env': Exists takes no values",
+         "i.yaml:12:30: error: spec.clusters.matchExpressions[2].operator: 'Near' is not one of In, "
+         "NotIn, Exists, DoesNotExist");
+  loaded_dispose(&l);
+}
+END_TEST
+
+START_TEST(test_intent_fleet_name_and_empty_control_plane) {
+  struct fileset fs;
+  struct intent_repo *repo = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+  char t[512];
+  const char *f = "apiVersion: egressd.io/v1\nkind: Fleet\nmetadata: {name: My Fleet}\n"
+                  "spec: {clusters: [{name: c1}]}\n";
+  const char *g = "apiVersion: egressd.io/v1\nkind: EgressGateway\n"
+                  "metadata: {name: gw, namespace: egress}\n"
+                  "spec:\n  controlPlane: {name: '', namespace: istio-system}\n"
+                  "  service: {ports: [{name: http, port: 80, targetPort: 8080}]}\n";
+  static const char *const known[] = {"virtualservice.yaml", NULL};
+  struct intent_load_options o = {.known_templates = known};
+
+  fileset_init(&fs, NULL);
+  ck_assert_ok(fileset_add(&fs, "fleet.yaml", f, strlen(f), &e), &e);
+  ck_assert_ok(fileset_add(&fs, "gw.yaml", g, strlen(g), &e), &e);
+  ck_assert_ok(fileset_add(&fs, "templates/virtualservices.yaml", "a: 1\n", 5, &e), &e);
+  ck_assert_int_eq(intent_repo_load(&fs, &o, &repo, &d, &e), -EINVAL);
+  diag_sort(&d);
+  ck_assert_uint_eq(d.n, 3);
+  ck_assert_str_eq(diag_format(&d.items[0], t, sizeof(t)),
+                   "fleet.yaml:1:1: error: Fleet name 'My Fleet' must be lower case");
+  ck_assert_str_eq(diag_format(&d.items[1], t, sizeof(t)),
+                   "gw.yaml:1:1: error: control plane name '' is empty");
+  ck_assert_str_eq(diag_format(&d.items[2], t, sizeof(t)),
+                   "templates/virtualservices.yaml: warning: not a template egressd renders, so it "
+                   "is ignored (the templates are named after what they render: see "
+                   "docs/templates.md)");
+  diag_list_dispose(&d);
+  fileset_dispose(&fs);
+}
+END_TEST
+
 static Suite *intent_suite(void) {
   Suite *s = suite_create("intent");
   TCase *tc = tcase_create("validation");
@@ -659,6 +717,8 @@ static Suite *intent_suite(void) {
   tcase_add_test(tc, test_intent_selector_semantics);
   tcase_add_test(tc, test_intent_missing_fleet);
   tcase_add_test(tc, test_intent_example_repo_is_valid);
+  tcase_add_test(tc, test_intent_selector_expressions_need_values_as_kubernetes);
+  tcase_add_test(tc, test_intent_fleet_name_and_empty_control_plane);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -396,11 +396,13 @@ START_TEST(test_render_enforcement_objects) {
   ck_assert_ptr_nonnull(strstr(out, "mode: REGISTRY_ONLY"));
   ap = strstr(out, "kind: AuthorizationPolicy");
   ck_assert_ptr_nonnull(ap);
-  /* every namespace routed through the shared gateway is admitted, on its ports */
+  /* every namespace routed through the shared gateway is admitted, on the
+   * ports the gateway pod receives on (target ports 8443 and 8080 for the
+   * Service ports 443 and 80) */
   ck_assert_ptr_nonnull(strstr(ap, "      - payments\n    to:\n    - operation:\n        ports:\n"
-                                   "        - '443'\n"));
+                                   "        - '8443'\n"));
   ck_assert_ptr_nonnull(strstr(ap, "      - news\n    to:\n    - operation:\n        ports:\n"
-                                   "        - '80'\n"));
+                                   "        - '8080'\n"));
   /* the AuthorizationPolicy is the last kind */
   ck_assert_ptr_null(strstr(ap, "kind: VirtualService"));
   buf_dispose(&c.out);
