@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages="
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libgit2-dev libyaml-dev libcurl4-openssl-dev libssl-dev libsodium-dev check
-  python3 python3-yaml openssl git openssh-client openssh-server lighttpd
+  python3 python3-yaml python3-jsonschema openssl git openssh-client openssh-server lighttpd
   time bc diffutils procps iproute2 debootstrap systemd-container
 "
 missing=""
