@@ -111,13 +111,18 @@ static const char *suggest(const struct doc_schema_field *fields, const char *ke
   return best;
 }
 
-static char *child_path(const char *path, const char *key) {
-  return *path ? xasprintf("%s.%s", path, key) : xstrdup(key);
+/* The field path grows and shrinks in one buffer as the walk descends:
+ * no allocation per field when nothing is wrong. */
+static void push_key(struct buf *path, const char *key) {
+  if (path->len)
+    buf_putc(path, '.');
+  buf_puts(path, key);
 }
 
-static size_t check(const struct doc_node *n, const struct doc_schema *s, const char *path,
+static size_t check(const struct doc_node *n, const struct doc_schema *s, struct buf *pathbuf,
                     struct diag_list *d) {
-  size_t errors = 0;
+  size_t errors = 0, mark = pathbuf->len;
+  const char *path = buf_cstr(pathbuf);
 
   if (!n)
     return 0;
@@ -188,9 +193,9 @@ static size_t check(const struct doc_node *n, const struct doc_schema *s, const 
       errors++;
     }
     for (size_t i = 0; i < n->u.seq.n; i++) {
-      char *cp = xasprintf("%s[%zu]", path, i);
-      errors += check(n->u.seq.items[i], s->items, cp, d);
-      free(cp);
+      buf_printf(pathbuf, "[%zu]", i);
+      errors += check(n->u.seq.items[i], s->items, pathbuf, d);
+      buf_truncate(pathbuf, mark);
     }
     return errors;
   case DOC_SCHEMA_OBJECT:
@@ -199,7 +204,6 @@ static size_t check(const struct doc_node *n, const struct doc_schema *s, const 
     for (size_t i = 0; i < n->u.map.n; i++) {
       const struct doc_pair *p = &n->u.map.items[i];
       const struct doc_schema_field *f;
-      char *cp;
 
       for (f = s->fields; f->name; f++)
         if (strcmp(f->name, p->key) == 0)
@@ -215,15 +219,16 @@ static size_t check(const struct doc_node *n, const struct doc_schema *s, const 
         errors++;
         continue;
       }
-      cp = child_path(path, p->key);
+      push_key(pathbuf, p->key);
       if (p->value->type == DOC_NULL && f->schema->kind != DOC_SCHEMA_ANY) {
-        diag_error(d, n->file, p->line, p->col, "%s has no value; give it %s or remove it", cp,
-                   kind_name(f->schema));
+        diag_error(d, n->file, p->line, p->col, "%s has no value; give it %s or remove it",
+                   buf_cstr(pathbuf), kind_name(f->schema));
         errors++;
       } else {
-        errors += check(p->value, f->schema, cp, d);
+        errors += check(p->value, f->schema, pathbuf, d);
       }
-      free(cp);
+      buf_truncate(pathbuf, mark);
+      path = buf_cstr(pathbuf); /* the buffer may have moved */
     }
     for (const struct doc_schema_field *f = s->fields; f->name; f++) {
       if (f->required && !doc_map_get(n, f->name)) {
@@ -239,5 +244,11 @@ static size_t check(const struct doc_node *n, const struct doc_schema *s, const 
 
 size_t doc_schema_check(const struct doc_node *n, const struct doc_schema *s, const char *path,
                         struct diag_list *diags) {
-  return check(n, s, path ? path : "", diags);
+  struct buf pathbuf = BUF_INIT;
+  size_t errors;
+
+  buf_puts(&pathbuf, path ? path : "");
+  errors = check(n, s, &pathbuf, diags);
+  buf_dispose(&pathbuf);
+  return errors;
 }
