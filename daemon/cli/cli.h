@@ -42,6 +42,7 @@ int cli_repo_check_render(const struct intent_repo *repo, const char *istio_api,
 
 int cmd_validate(int argc, char **argv);
 int cmd_render(int argc, char **argv);
+int cmd_clusters(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_verify_commit(int argc, char **argv);

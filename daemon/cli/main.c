@@ -11,6 +11,7 @@
 static const struct cli_command commands[] = {
     {"validate", "check a checkout of the config repo; every problem as file:line:col", cmd_validate},
     {"render", "print the manifests a config repo renders to", cmd_render},
+    {"clusters", "check that every cluster is usable; read and apply live objects", cmd_clusters},
     {"ledger", "verify, show and prove the signed ledger of what egressd applied", cmd_ledger},
     {"keygen", "make the ledger signing key (OpenSSH ed25519)", cmd_keygen},
     {"verify-commit", "check a commit's SSH signature against allowed_signers", cmd_verify_commit},

@@ -313,6 +313,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "kubesim"
     sys_version = ""
     timeout = 120
+    # headers and body go out in separate writes: without TCP_NODELAY, Nagle
+    # holds the body until the client's delayed ACK (~40 ms per response)
+    disable_nagle_algorithm = True
 
     def setup(self):
         http.server.BaseHTTPRequestHandler.setup(self)

@@ -1,0 +1,415 @@
+"""Helpers for integration tests that need Kubernetes API servers: start the
+kubesim emulator (tests/kubesim, see its README.md) with given clusters and
+options in a temporary directory, wait for DIR/ready, talk to its /_sim/
+control API (request log, faults, tokens, objects), stop it, and run the
+egressd binary under test.
+
+    with kubelib.KubeSim(["east", "west"], istio={"west": "v1alpha3"},
+                         no_smm=["west"]) as sim:
+        r = kubelib.egressd("clusters", "check", "--kubeconfig", sim.kubeconfig("east"))
+        log = sim.requests("east")
+
+Every KubeSim is stopped when its `with` block ends, when stop() is called,
+or at interpreter exit (even after a failed assertion), and its directory is
+removed. Everything listens on 127.0.0.1 only.
+"""
+import atexit
+import concurrent.futures
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+SOURCE_DIR = os.environ.get("EGRESSD_SOURCE_DIR",
+                            os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+KUBESIM = os.path.join(SOURCE_DIR, "tests", "kubesim", "kubesim")
+PYTHON = "/usr/bin/python3"
+
+_live = set()
+_live_lock = threading.Lock()
+
+
+def _stop_all():
+    with _live_lock:
+        live = list(_live)
+    for s in live:
+        s.stop()
+
+
+atexit.register(_stop_all)
+
+
+def egressd_binary():
+    path = os.environ.get("EGRESSD")
+    if not path:
+        raise RuntimeError("EGRESSD is not set (run the tests through ctest)")
+    return path
+
+
+def egressd(*args, timeout=120, env=None, check=None, input=None):
+    """Run the egressd binary under test; returns subprocess.CompletedProcess
+    with text stdout/stderr. `check` (an int) asserts the exit status."""
+    e = dict(os.environ)
+    if env:
+        e.update(env)
+    r = subprocess.run([egressd_binary()] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout, env=e, input=input)
+    if check is not None and r.returncode != check:
+        raise AssertionError("egressd %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s"
+                             % (" ".join(map(str, args)), r.returncode, check, r.stdout, r.stderr))
+    return r
+
+
+class KubeSim(object):
+    """A running kubesim with one TLS listener per cluster.
+
+    clusters: names; istio: a spec for every cluster ("head", "1.17",
+    "v1alpha3,v1beta1") or {name: spec}; no_smm: names without the
+    IstioMeshGateway CRD; namespaces: created at start in every cluster;
+    args: more kubesim options."""
+
+    def __init__(self, clusters=("c1",), istio=None, no_smm=(), namespaces=(), args=(),
+                 start=True):
+        self.clusters = list(clusters)
+        self.dir = tempfile.mkdtemp(prefix="egressd-kubesim-")
+        self.argv = [PYTHON, KUBESIM, "--dir", self.dir, "--clusters", ",".join(self.clusters)]
+        if isinstance(istio, dict):
+            for name, spec in istio.items():
+                self.argv += ["--istio", "%s=%s" % (name, spec)]
+        elif istio:
+            self.argv += ["--istio", istio]
+        for name in no_smm:
+            self.argv += ["--no-smm", name]
+        for ns in namespaces:
+            self.argv += ["--namespace", ns]
+        self.argv += list(args)
+        self.proc = None
+        self.ports = {}
+        self.servers = {}
+        self._ssl = None
+        if start:
+            self.start()
+
+    # -- life ---------------------------------------------------------------
+    def start(self, timeout=20):
+        self.log = open(os.path.join(self.dir, "kubesim.log"), "w")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)
+        with _live_lock:
+            _live.add(self)
+        ready = os.path.join(self.dir, "ready")
+        deadline = time.time() + timeout
+        while not os.path.exists(ready):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop(keep_dir=True)
+                with open(os.path.join(self.dir, "kubesim.log")) as f:
+                    raise RuntimeError("kubesim did not start:\n" + f.read())
+            time.sleep(0.02)
+        with open(ready) as f:
+            for line in f.read().splitlines():
+                name, url = line.split()
+                self.servers[name] = url
+                self.ports[name] = int(url.rsplit(":", 1)[1])
+        self._ssl = ssl.create_default_context(cafile=self.path("ca.crt"))
+        self._ssl.check_hostname = False
+        return self
+
+    def stop(self, keep_dir=False):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None) is not None and not self.log.closed:
+            self.log.close()
+        with _live_lock:
+            _live.discard(self)
+        if not keep_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # -- files ---------------------------------------------------------------
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def kubeconfig(self, cluster, kind=""):
+        """NAME.kubeconfig (token), or kind "cert", "exec", "readonly"."""
+        return self.path("%s%s.kubeconfig" % (cluster, "-" + kind if kind else ""))
+
+    def token(self, cluster, readonly=False):
+        with open(self.path("%s%s.token" % (cluster, "-readonly" if readonly else ""))) as f:
+            return f.read().strip()
+
+    def exec_runs(self, cluster):
+        """How many times the cluster's exec plugin has run."""
+        try:
+            with open(self.path("%s-exec.log" % cluster)) as f:
+                return len(f.read().splitlines())
+        except FileNotFoundError:
+            return 0
+
+    def write_hostconfig(self, name="egressd.yaml", clusters=None, extra=""):
+        """A host config naming each cluster's kubeconfig. `clusters` maps a
+        name to a kubeconfig path (default: every cluster's token one)."""
+        clusters = clusters or {c: self.kubeconfig(c) for c in self.clusters}
+        text = ("repository:\n  url: https://git.example.com/egress.git\n"
+                "verify:\n  policy: none\nclusters:\n")
+        for n, kc in clusters.items():
+            text += "  - name: %s\n    kubeconfig: %s\n" % (n, kc)
+        path = self.path(name)
+        with open(path, "w") as f:
+            f.write(text + extra)
+        return path
+
+    # -- HTTP ---------------------------------------------------------------
+    def request(self, method, path, body=None, cluster=None, token=None, ctype="application/json",
+                timeout=30):
+        """(status, decoded JSON or text) of one request as the admin."""
+        cluster = cluster or self.clusters[0]
+        conn = http.client.HTTPSConnection("127.0.0.1", self.ports[cluster], context=self._ssl,
+                                           timeout=timeout)
+        headers = {"Accept": "application/json",
+                   "Authorization": "Bearer " + (token or self.token(cluster))}
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            headers["Content-Type"] = ctype
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(raw) if raw else None
+        except ValueError:
+            return resp.status, raw.decode("utf-8", "replace")
+
+    def control(self, method, what, body=None, cluster=None):
+        cluster = cluster or self.clusters[0]
+        st, out = self.request(method, "/_sim/" + what, body, cluster=cluster)
+        if st >= 300:
+            raise RuntimeError("kubesim %s /_sim/%s: %s %s" % (method, what, st, out))
+        return out
+
+    # -- request log ----------------------------------------------------------
+    def requests(self, cluster=None, since=0, api_only=True):
+        """Logged requests of a cluster (dicts: method, path, query, verb,
+        status, user_agent, auth, ...), oldest first."""
+        out = self.control("GET", "requests?since=%d" % since, cluster=cluster)
+        items = out["items"]
+        return [i for i in items if not api_only or not i["path"].startswith("/_sim")]
+
+    def last_seq(self, cluster=None):
+        return self.control("GET", "requests?since=0", cluster=cluster)["last"]
+
+    def clear_requests(self, cluster=None):
+        self.control("DELETE", "requests", cluster=cluster)
+
+    # -- faults ---------------------------------------------------------------
+    def add_fault(self, cluster=None, **rule):
+        """POST a fault rule (verb, path, status, retry_after, body="apf",
+        reset=True, latency_ms, share, count ...); returns its id."""
+        out = self.control("POST", "faults", rule, cluster=cluster)
+        if isinstance(out, dict) and "id" in out:
+            return out["id"]
+        if isinstance(out, dict) and out.get("faults"):
+            return out["faults"][0].get("id")
+        return out
+
+    def faults(self, cluster=None):
+        return self.control("GET", "faults", cluster=cluster)
+
+    def clear_faults(self, cluster=None, via=None):
+        """Remove every rule and restore reachability (for a refusing cluster
+        send it through another one with via=)."""
+        if via:
+            self.control("DELETE", "faults?cluster=%s" % urllib.parse.quote(cluster), cluster=via)
+        else:
+            self.control("DELETE", "faults", cluster=cluster)
+
+    def unreachable(self, cluster, mode="refuse", duration_ms=None, via=None):
+        """Make a cluster refuse connections ("refuse") or accept and close
+        them at once ("drop")."""
+        body = {"unreachable": mode}
+        if duration_ms is not None:
+            body["duration_ms"] = duration_ms
+        if via:
+            self.control("POST", "faults?cluster=%s" % urllib.parse.quote(cluster), body, cluster=via)
+        else:
+            self.control("POST", "faults", body, cluster=cluster)
+
+    def expire_token(self, cluster, kind="exec", rotate=False):
+        body = {"expire": kind}
+        if rotate:
+            body["rotate"] = True
+        return self.control("POST", "tokens", body, cluster=cluster)
+
+    def compact(self, cluster=None):
+        return self.control("POST", "compact", {}, cluster=cluster)
+
+    # -- objects --------------------------------------------------------------
+    def put_objects(self, objs, cluster=None, workers=16):
+        """Store objects through /_sim/objects (no admission), in parallel."""
+        cluster = cluster or self.clusters[0]
+
+        def one(o):
+            st, out = self.request("POST", "/_sim/objects", o, cluster=cluster)
+            if st != 200:
+                raise RuntimeError("put %s: %s %s" % (o["metadata"]["name"], st, out))
+            return out
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, objs))
+
+    def apply(self, obj, cluster=None, manager="kubelib", force=True):
+        """Server-side apply one object as another field manager."""
+        api = obj["apiVersion"]
+        group, version = api.split("/") if "/" in api else ("", api)
+        plural = obj["kind"].lower() + "s"
+        base = "/apis/%s/%s" % (group, version) if group else "/api/%s" % version
+        ns = obj["metadata"].get("namespace")
+        path = "%s%s/%s/%s?fieldManager=%s%s" % (
+            base, "/namespaces/" + ns if ns else "", plural, obj["metadata"]["name"], manager,
+            "&force=true" if force else "")
+        return self.request("PATCH", path, obj, cluster=cluster, ctype="application/apply-patch+yaml")
+
+
+def virtual_service(name, namespace="default", hosts=("example.com",), labels=None,
+                    api_version="networking.istio.io/v1"):
+    o = {"apiVersion": api_version, "kind": "VirtualService",
+         "metadata": {"name": name, "namespace": namespace},
+         "spec": {"hosts": list(hosts), "gateways": ["mesh"]}}
+    if labels:
+        o["metadata"]["labels"] = dict(labels)
+    return o
+
+
+class Blackhole(object):
+    """A loopback TCP port that completes the TCP handshake (the kernel's
+    backlog) but never answers TLS: a client waits for its connect timeout,
+    as with a firewalled API server. Use as a context manager."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class ConnectProxy(object):
+    """An HTTP CONNECT proxy on loopback that records what it was asked to
+    reach (self.requests: "CONNECT host:port" lines and their headers) and
+    relays bytes. Only 127.0.0.1 targets are allowed. A context manager."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.requests = []
+        self.closed = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 16384:
+            chunk = c.recv(4096)
+            if not chunk:
+                c.close()
+                return
+            head += chunk
+        lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        self.requests.append(lines)
+        method, target = lines[0].split()[:2]
+        host, port = target.rsplit(":", 1)
+        if method != "CONNECT" or host != "127.0.0.1":
+            c.sendall(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+            c.close()
+            return
+        up = socket.create_connection((host, int(port)))
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pump(a, b):
+            try:
+                while True:
+                    d = a.recv(65536)
+                    if not d:
+                        break
+                    b.sendall(d)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        t = threading.Thread(target=pump, args=(up, c), daemon=True)
+        t.start()
+        pump(c, up)
+        t.join(5)
+        up.close()
+        c.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def kubeconfig_text(server, ca=None, user=None, context_ns=None, name="c", insecure=False):
+    """A minimal kubeconfig. `user` is a dict of user fields (token, exec ...)."""
+    cluster = {"server": server}
+    if ca:
+        cluster["certificate-authority"] = ca
+    if insecure:
+        cluster["insecure-skip-tls-verify"] = True
+    ctx = {"cluster": name}
+    cfg = {"apiVersion": "v1", "kind": "Config", "current-context": name,
+           "clusters": [{"name": name, "cluster": cluster}], "contexts": [{"name": name, "context": ctx}]}
+    if user is not None:
+        ctx["user"] = name
+        cfg["users"] = [{"name": name, "user": user}]
+    if context_ns:
+        ctx["namespace"] = context_ns
+    return json.dumps(cfg, indent=1)
