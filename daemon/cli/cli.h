@@ -41,6 +41,11 @@ int cli_repo_check_render(const struct intent_repo *repo, const char *istio_api,
                           struct diag_list *diags, size_t *ret_objects, struct err *err);
 
 int cmd_validate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_rollout(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_clusters(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);

@@ -9,8 +9,13 @@
 #include "cli/cli.h"
 
 static const struct cli_command commands[] = {
+    {"run", "the daemon: follow the config repo and keep every cluster in sync", cmd_run},
+    {"status", "what the running daemon reports: commit, rollout, each cluster", cmd_status},
+    {"rollout", "show, pause or resume the rollout of the running daemon", cmd_rollout},
     {"validate", "check a checkout of the config repo; every problem as file:line:col", cmd_validate},
     {"render", "print the manifests a config repo renders to", cmd_render},
+    {"diff", "show how each cluster differs from the config repo (as kubectl diff)", cmd_diff},
+    {"sync", "reconcile every cluster once (sync --once)", cmd_sync},
     {"clusters", "check that every cluster is usable; read and apply live objects", cmd_clusters},
     {"ledger", "verify, show and prove the signed ledger of what egressd applied", cmd_ledger},
     {"keygen", "make the ledger signing key (OpenSSH ed25519)", cmd_keygen},

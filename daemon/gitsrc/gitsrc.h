@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/fileset.h"
 
@@ -262,3 +263,12 @@ int gitsrc_verify_range(struct gitsrc *src, enum gitsrc_verify_policy policy,
                         const char *allowed_signers_path, const struct gitsrc_oid *last_applied,
                         const struct gitsrc_oid *new_head, struct gitsrc_signer *ret_signer,
                         struct err *err);
+
+/* --- diffs ------------------------------------------------------------------ */
+
+/* Append to @out the unified diff (git's format, 3 lines of context) that
+ * turns @old_text into @new_text, with "--- a/<old_name>" and
+ * "+++ b/<new_name>" headers; nothing when they are equal. */
+int gitsrc_diff_text(const char *old_text, size_t old_len, const char *old_name,
+                     const char *new_text, size_t new_len, const char *new_name, struct buf *out,
+                     struct err *err);

@@ -794,7 +794,7 @@ static void render_job(struct rctx *x, const struct job *j) {
       .adopt = j->in && j->in->adopt,
       .object = obj,
   };
-  r = x->emit(x->userdata, &o);
+  r = x->emit ? x->emit(x->userdata, &o) : 0;
   if (r < 0)
     x->stop = r;
 }

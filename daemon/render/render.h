@@ -78,7 +78,8 @@ struct render_object {
  * is returned by render_repo). Copy what must outlive the call. */
 typedef int (*render_emit_fn)(void *userdata, const struct render_object *obj);
 
-/* Render @repo. Problems (a broken template override, objects whose names
+/* Render @repo (@emit NULL: only check it). Problems (a broken template
+ * override, objects whose names
  * collide) go to @diags and make the result -EINVAL; nothing is emitted after
  * the first such problem is found in a kind, but all kinds are checked. */
 int render_repo(const struct intent_repo *repo, const struct render_options *opts,

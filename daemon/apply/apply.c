@@ -1,0 +1,1026 @@
+/* One cluster's reconcile as a state machine on the kube loop; see apply.h
+ * for the phases and the rules.
+ *
+ * Invariants:
+ *   - nothing is written before the plan is complete and the planned hook
+ *     has accepted it;
+ *   - writes of one kind rank finish before the next rank starts (creates and
+ *     updates ascending, deletes descending);
+ *   - every operation in flight has its handle in an opctx, so freeing a job
+ *     cancels it and no callback can touch freed memory;
+ *   - the inventory lists only objects egressd wrote (or found unchanged) and
+ *     that still exist, with their UIDs, and is replaced atomically.
+ *
+ * When you change a phase, also touch docs/reconcile.md and
+ * tests/integration/test_sync.py.
+ */
+#include "apply/apply.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/fileio.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/timeutil.h"
+#include "doc/doc.h"
+#include "render/render.h"
+
+#define DEFAULT_PARALLEL 8
+#define DEFAULT_HEALTH_TIMEOUT (300 * USEC_PER_SEC)
+#define DEFAULT_HEALTH_INTERVAL (1 * USEC_PER_SEC)
+#define INVENTORY_MAX_BYTES (64u << 20)
+
+enum phase {
+  PH_DISCOVER,
+  PH_READ,
+  PH_CHECK,
+  PH_APPLY,
+  PH_PRUNE,
+  PH_HEALTH,
+  PH_DONE,
+};
+
+/* A kind egressd manages, as this cluster serves it. */
+struct kindinfo {
+  bool served;
+  struct kube_ref ref;
+  struct err why;            /* when not served */
+};
+
+/* The userdata of one operation in flight. */
+struct opctx {
+  struct apply_job *job;
+  size_t index;              /* object index, or kind */
+  struct kube_op *op;        /* NULL when not in flight */
+};
+
+struct apply_job {
+  struct apply_request req;
+  struct apply_result res;
+  enum phase phase;
+  struct doc_arena *arena;   /* desired and live objects, strings */
+  struct kindinfo kinds[_RENDER_KIND_MAX];
+  struct kindinfo deployments;
+  struct plan_input *desired;
+  size_t n_desired, cap_desired;
+  struct plan_input *live;
+  size_t n_live, cap_live;
+  struct plan plan;
+  struct strmap inventory;   /* key -> malloc'd uid */
+  struct opctx *ops;         /* one per plan item */
+  struct opctx kind_ops[_RENDER_KIND_MAX + 1];
+  struct opctx discover_op;
+  size_t inflight;
+  size_t next;               /* next plan item to look at in this phase */
+  int rank;                  /* the kind rank being written */
+  bool failed_read;
+  /* health */
+  uint64_t health_deadline, health_next;
+  struct doc_arena *health_arena;
+  struct doc_node *health_lists[2];   /* IstioMeshGateways, Deployments */
+  struct opctx health_ops[2];
+};
+
+const char *apply_outcome_name(enum apply_outcome o) {
+  switch (o) {
+  case APPLY_OUTCOME_OK:
+    return "ok";
+  case APPLY_OUTCOME_PARTIAL:
+    return "partial";
+  case APPLY_OUTCOME_FAILED:
+    return "failed";
+  }
+  return "?";
+}
+
+const char *apply_health_name(enum apply_health h) {
+  switch (h) {
+  case APPLY_HEALTH_UNKNOWN:
+    return "not checked";
+  case APPLY_HEALTH_OK:
+    return "healthy";
+  case APPLY_HEALTH_PROGRESSING:
+    return "progressing";
+  case APPLY_HEALTH_FAILED:
+    return "failed";
+  case APPLY_HEALTH_TIMEOUT:
+    return "timed out";
+  }
+  return "?";
+}
+
+char *apply_selector(const char *instance) {
+  return xasprintf("%s=%s,%s=%s", RENDER_LABEL_MANAGED_BY, RENDER_MANAGER, RENDER_LABEL_INSTANCE,
+                   instance);
+}
+
+/* ---- inventory ---- */
+
+void apply_inventory_dispose(struct strmap *inv) { strmap_dispose_free(inv); }
+
+int apply_inventory_load(const char *path, struct strmap *ret, struct err *err) {
+  struct buf b = BUF_INIT;
+  struct doc_arena *a = NULL;
+  struct doc_node *root, *objs;
+  int r;
+
+  memset(ret, 0, sizeof(*ret));
+  r = file_read_all(path, INVENTORY_MAX_BYTES, &b, err);
+  if (r == -ENOENT) {
+    err_clear(err);
+    buf_dispose(&b);
+    return 0;
+  }
+  if (r < 0)
+    goto out;
+  a = doc_arena_new();
+  r = doc_parse_one(a, path, buf_cstr(&b), b.len, NULL, &root, err);
+  if (r < 0)
+    goto out;
+  objs = doc_map_get(root, "objects");
+  for (size_t i = 0; doc_is(objs, DOC_SEQ) && i < objs->u.seq.n; i++) {
+    const struct doc_node *o = objs->u.seq.items[i];
+    const char *kind = doc_map_str(o, "kind"), *ns = doc_map_str(o, "namespace");
+    const char *name = doc_map_str(o, "name"), *uid = doc_map_str(o, "uid");
+    char *k;
+
+    if (!kind || !name || !uid) {
+      r = err_set(err, -EBADMSG, "inventory %s: entry %zu lacks kind, name or uid", path, i);
+      goto out;
+    }
+    k = plan_key(kind, ns, name);
+    free(strmap_put(ret, k, xstrdup(uid)));
+    free(k);
+  }
+out:
+  if (r < 0)
+    strmap_dispose_free(ret);
+  buf_dispose(&b);
+  doc_arena_free(a);
+  return r;
+}
+
+static int cmp_inv(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The new inventory: what exists now and egressd owns. Written sorted, so the
+ * file is the same when nothing changed. */
+static int inventory_save(struct apply_job *j, struct err *err) {
+  struct doc_arena *a = doc_arena_new();
+  struct doc_node *root = doc_new_map(a), *objs = doc_new_seq(a);
+  struct buf out = BUF_INIT;
+  char **lines = xcalloc(j->plan.n + 1, sizeof(*lines));
+  size_t n = 0;
+  int r;
+
+  for (size_t i = 0; i < j->plan.n; i++) {
+    const struct plan_item *it = &j->plan.items[i];
+    const struct apply_object *o = &j->res.objects[i];
+    const char *uid = NULL;
+
+    switch (it->action) {
+    case PLAN_CREATE:
+    case PLAN_UPDATE:
+    case PLAN_UNCHANGED:
+      if (o->conflict)
+        break;
+      uid = o->r == 0 && o->uid ? o->uid : it->uid; /* a failed update keeps the old */
+      break;
+    case PLAN_DELETE:
+      if (o->r < 0)
+        uid = it->uid; /* still there: try again next time */
+      break;
+    case PLAN_HELD:
+      uid = it->uid;
+      break;
+    default:
+      break;
+    }
+    if (uid)
+      lines[n++] = xasprintf("%s\t%s\t%s\t%s\t%s", it->kind, it->namespace, it->name, uid,
+                             it->api_version ? it->api_version : "");
+  }
+  qsort(lines, n, sizeof(*lines), cmp_inv);
+  doc_map_set(a, root, "cluster", doc_new_str(a, j->req.cluster));
+  doc_map_set(a, root, "instance", doc_new_str(a, j->req.repo->fleet->name));
+  for (size_t i = 0; i < n; i++) {
+    struct doc_node *e = doc_new_map(a);
+    char *f[5] = {0}, *p = lines[i];
+    for (int k = 0; k < 5; k++) {
+      f[k] = p;
+      p = strchr(p, '\t');
+      if (p)
+        *p++ = '\0';
+      else
+        break;
+    }
+    doc_map_set(a, e, "kind", doc_new_str(a, f[0]));
+    doc_map_set(a, e, "apiVersion", doc_new_str(a, f[4] ? f[4] : ""));
+    doc_map_set(a, e, "namespace", doc_new_str(a, f[1]));
+    doc_map_set(a, e, "name", doc_new_str(a, f[2]));
+    doc_map_set(a, e, "uid", doc_new_str(a, f[3]));
+    doc_seq_push(a, objs, e);
+    free(lines[i]);
+  }
+  free(lines);
+  doc_map_set(a, root, "objects", objs);
+  doc_emit_json(root, &out, DOC_JSON_PRETTY);
+  {
+    char *dir = path_dirname(j->req.inventory_path);
+    r = dir_make_all(dir, 0700, err);
+    free(dir);
+  }
+  if (r >= 0)
+    r = file_write_atomic(j->req.inventory_path, out.data, out.len, 0600, err);
+  buf_dispose(&out);
+  doc_arena_free(a);
+  return r;
+}
+
+/* ---- helpers ---- */
+
+static void object_fail(struct apply_job *j, size_t i, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void object_fail(struct apply_job *j, size_t i, int r, const char *fmt, ...) {
+  struct apply_object *o = &j->res.objects[i];
+  char msg[ERR_MSG_MAX];
+  va_list ap;
+
+  va_start(ap, fmt);
+  str_vformat(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  o->r = r < 0 ? r : -EIO;
+  o->done = true;
+  free(o->error);
+  o->error = xstrdup(msg);
+  j->res.failed++;
+}
+
+static void object_record(struct apply_object *o, const struct doc_node *live) {
+  const char *rv = doc_path_str(live, "metadata.resourceVersion");
+  const char *uid = doc_path_str(live, "metadata.uid");
+
+  free(o->resource_version);
+  free(o->uid);
+  o->resource_version = rv ? xstrdup(rv) : NULL;
+  o->uid = uid ? xstrdup(uid) : NULL;
+}
+
+static void finish(struct apply_job *j) {
+  struct apply_result *res = &j->res;
+
+  if (j->phase == PH_DONE)
+    return;
+  j->phase = PH_DONE;
+  res->finished_usec = time_now_mono_usec();
+  if (err_isset(&res->err))
+    res->outcome = APPLY_OUTCOME_FAILED;
+  else if (res->failed || res->conflicts || res->prune_refused)
+    res->outcome = APPLY_OUTCOME_PARTIAL;
+  else
+    res->outcome = APPLY_OUTCOME_OK;
+  if (j->req.done)
+    j->req.done(j->req.userdata, j);
+}
+
+static void fail_cluster(struct apply_job *j, const struct err *e) {
+  if (!err_isset(&j->res.err))
+    j->res.err = *e;
+  finish(j);
+}
+
+static int kind_rank_of(const char *kind) {
+  int k = render_kind_from_name(kind);
+  return k < 0 ? _RENDER_KIND_MAX : k;
+}
+
+static void compute_digest(struct apply_job *j) {
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  unsigned char h[EVP_MAX_MD_SIZE];
+  unsigned hl = 0;
+  struct buf b = BUF_INIT;
+  size_t n;
+
+  if (!md)
+    return;
+  EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+  for (size_t i = 0; i < j->plan.n; i++) {
+    if (!j->plan.items[i].desired)
+      continue;
+    buf_reset(&b);
+    doc_emit_json(j->plan.items[i].desired, &b, DOC_JSON_SORT_KEYS);
+    buf_putc(&b, '\n');
+    EVP_DigestUpdate(md, b.data, b.len);
+  }
+  EVP_DigestFinal_ex(md, h, &hl);
+  EVP_MD_CTX_free(md);
+  buf_dispose(&b);
+  n = str_copy(j->res.manifests_digest, sizeof(j->res.manifests_digest), "sha256:");
+  for (unsigned i = 0; i < hl && n + 2 < sizeof(j->res.manifests_digest); i++)
+    n += str_format(j->res.manifests_digest + n, sizeof(j->res.manifests_digest) - n, "%02x",
+                    h[i]);
+}
+
+static void phase_read(struct apply_job *j);
+static void phase_plan(struct apply_job *j);
+static void phase_check(struct apply_job *j);
+static void phase_apply(struct apply_job *j);
+static void phase_prune(struct apply_job *j);
+static void phase_after_writes(struct apply_job *j);
+static void phase_health(struct apply_job *j);
+
+/* ---- discover + render ---- */
+
+static int emit_desired(void *userdata, const struct render_object *o) {
+  struct apply_job *j = userdata;
+  struct plan_input *in;
+
+  j->desired = xgrow(j->desired, &j->cap_desired, j->n_desired + 1, sizeof(*j->desired));
+  in = &j->desired[j->n_desired++];
+  in->kind = render_kind_info(o->kind)->kind;
+  in->api_version = doc_arena_strdup(j->arena, o->api_version);
+  in->namespace = doc_arena_strdup(j->arena, o->namespace);
+  in->name = doc_arena_strdup(j->arena, o->name);
+  in->rank = (int)o->kind;
+  in->adopt = o->adopt;
+  in->object = doc_copy(j->arena, o->object);
+  return 0;
+}
+
+static void on_discovered(void *userdata, const struct kube_result *kr) {
+  struct apply_job *j = userdata;
+  struct render_options ro = {0};
+  struct diag_list diags = {0};
+  struct err e = ERR_INIT;
+  const char *istio;
+  char sec[16];
+  int r;
+
+  j->discover_op.op = NULL;
+  if (kr->r < 0) {
+    j->res.failure = kr->failure;
+    fail_cluster(j, &kr->err);
+    return;
+  }
+  istio = j->req.istio_api_version ? j->req.istio_api_version
+                                   : kube_discovery_istio_version(j->req.client);
+  if (!istio) {
+    err_set(&e, -ENOENT,
+            "cluster %s serves no version of networking.istio.io; is Istio installed?",
+            j->req.cluster);
+    fail_cluster(j, &e);
+    return;
+  }
+  str_copy(j->res.istio_api_version, sizeof(j->res.istio_api_version), istio);
+  str_copy(sec, sizeof(sec), str_eq(istio, "v1") ? "v1" : "v1beta1");
+  for (int k = 0; k < _RENDER_KIND_MAX; k++) {
+    const struct render_kind_info *ki = render_kind_info((enum render_kind)k);
+    const char *version = k == RENDER_KIND_ISTIO_MESH_GATEWAY   ? "v1alpha1"
+                          : k == RENDER_KIND_AUTHORIZATION_POLICY ? sec
+                                                                  : istio;
+    const struct kube_resource *res;
+    struct kindinfo *kd = &j->kinds[k];
+
+    if (kube_discovery_find(j->req.client, ki->group, version, ki->kind, &res, &kd->why) == 0) {
+      kd->served = true;
+      kd->ref = kube_ref_of(res, NULL);
+      kd->ref.version = doc_arena_strdup(j->arena, version);
+    }
+  }
+  {
+    const struct kube_resource *res;
+    struct err ignore = ERR_INIT;
+    if (kube_discovery_find(j->req.client, "apps", "v1", "Deployment", &res, &ignore) == 0) {
+      j->deployments.served = true;
+      j->deployments.ref = kube_ref_of(res, NULL);
+    }
+  }
+  ro.istio_api_version = istio;
+  ro.cluster = j->req.fleet_cluster;
+  r = render_repo(j->req.repo, &ro, emit_desired, j, &diags, &e);
+  if (r < 0) {
+    if (!err_isset(&e) && diags.n) {
+      char t[1024];
+      diag_sort(&diags);
+      err_set(&e, r, "cannot render for cluster %s: %s", j->req.cluster,
+              diag_format(&diags.items[0], t, sizeof(t)));
+    } else {
+      err_prefix(&e, "cannot render for cluster %s", j->req.cluster);
+    }
+    diag_list_dispose(&diags);
+    fail_cluster(j, &e);
+    return;
+  }
+  diag_list_dispose(&diags);
+  phase_read(j);
+}
+
+/* ---- read ---- */
+
+static void on_listed(void *userdata, const struct kube_result *kr) {
+  struct opctx *oc = userdata;
+  struct apply_job *j = oc->job;
+  const struct doc_node *items = kr->object;
+
+  oc->op = NULL;
+  j->inflight--;
+  if (kr->r < 0) {
+    if (!err_isset(&j->res.err)) {
+      j->res.err = kr->err;
+      j->res.failure = kr->failure;
+    }
+    j->failed_read = true;
+  }
+  for (size_t i = 0; kr->r == 0 && doc_is(items, DOC_SEQ) && i < items->u.seq.n; i++) {
+    const struct doc_node *o = items->u.seq.items[i];
+    struct plan_input *in;
+
+    if (!doc_path_str(o, "metadata.name"))
+      continue;
+    j->live = xgrow(j->live, &j->cap_live, j->n_live + 1, sizeof(*j->live));
+    in = &j->live[j->n_live++];
+    in->kind = render_kind_info((enum render_kind)oc->index)->kind;
+    in->api_version = doc_map_str(o, "apiVersion");
+    in->namespace = doc_path_str(o, "metadata.namespace");
+    in->name = doc_path_str(o, "metadata.name");
+    in->rank = (int)oc->index;
+    in->adopt = false;
+    in->object = o;
+  }
+  if (j->inflight)
+    return;
+  if (j->failed_read) {
+    err_prefix(&j->res.err, "cannot read the live objects");
+    finish(j);
+    return;
+  }
+  phase_plan(j);
+}
+
+static void phase_read(struct apply_job *j) {
+  char *selector = apply_selector(j->req.repo->fleet->name);
+  struct kube_list_options lo = {.label_selector = selector};
+  struct err e = ERR_INIT;
+
+  j->phase = PH_READ;
+  for (int k = 0; k < _RENDER_KIND_MAX; k++) {
+    struct opctx *oc = &j->kind_ops[k];
+    if (!j->kinds[k].served)
+      continue;
+    oc->job = j;
+    oc->index = (size_t)k;
+    if (kube_client_list(j->req.client, &j->kinds[k].ref, &lo, j->arena, on_listed, oc, &oc->op,
+                         &e) < 0) {
+      free(selector);
+      fail_cluster(j, &e);
+      return;
+    }
+    j->inflight++;
+  }
+  free(selector);
+  if (!j->inflight)
+    phase_plan(j);
+}
+
+/* ---- plan ---- */
+
+static void phase_plan(struct apply_job *j) {
+  struct plan_options po = {.manager = RENDER_MANAGER,
+                            .prune_budget = j->req.prune_budget,
+                            .prune_allowance = j->req.prune_allowance,
+                            .inventory = j->req.inventory_path ? &j->inventory : NULL};
+  struct err e = ERR_INIT;
+
+  if (j->req.inventory_path && apply_inventory_load(j->req.inventory_path, &j->inventory, &e) < 0) {
+    err_prefix(&e, "cluster %s: cannot read its inventory", j->req.cluster);
+    fail_cluster(j, &e);
+    return;
+  }
+  if (plan_build(j->desired, j->n_desired, j->live, j->n_live, &po, &j->plan, &e) < 0) {
+    fail_cluster(j, &e);
+    return;
+  }
+  memcpy(j->res.count, j->plan.count, sizeof(j->res.count));
+  j->res.prune_refused = j->plan.prune_refused;
+  str_copy(j->res.prune_refused_why, sizeof(j->res.prune_refused_why), j->plan.prune_refused_why);
+  j->res.objects = xcalloc(j->plan.n + 1, sizeof(*j->res.objects));
+  j->res.n_objects = j->plan.n;
+  j->ops = xcalloc(j->plan.n + 1, sizeof(*j->ops));
+  for (size_t i = 0; i < j->plan.n; i++) {
+    const struct plan_item *it = &j->plan.items[i];
+    struct apply_object *o = &j->res.objects[i];
+    o->kind = it->kind;
+    o->api_version = it->api_version;
+    o->namespace = it->namespace;
+    o->name = it->name;
+    o->action = it->action;
+    if (it->live)
+      object_record(o, it->live);
+    j->ops[i].job = j;
+    j->ops[i].index = i;
+  }
+  compute_digest(j);
+  if (j->req.flags & APPLY_PLAN_ONLY) {
+    finish(j);
+    return;
+  }
+  if (j->req.planned && j->req.planned(j->req.userdata, j) < 0) {
+    err_set(&e, -ECANCELED, "cluster %s: the plan was not accepted; nothing was written",
+            j->req.cluster);
+    fail_cluster(j, &e);
+    return;
+  }
+  phase_check(j);
+}
+
+/* ---- check: never take over an object egressd did not create ---- */
+
+static bool is_ours(const struct apply_job *j, const struct doc_node *o) {
+  return str_eq(doc_path_str(o, "metadata.labels." RENDER_LABEL_MANAGED_BY), RENDER_MANAGER) &&
+         str_eq(doc_map_str(doc_path(o, "metadata.labels"), RENDER_LABEL_INSTANCE),
+                j->req.repo->fleet->name);
+}
+
+static void on_checked(void *userdata, const struct kube_result *kr) {
+  struct opctx *oc = userdata;
+  struct apply_job *j = oc->job;
+  const struct plan_item *it = &j->plan.items[oc->index];
+  struct apply_object *o = &j->res.objects[oc->index];
+
+  oc->op = NULL;
+  j->inflight--;
+  if (kr->r == -ENOENT) {
+    /* free to create */
+  } else if (kr->r < 0) {
+    object_fail(j, oc->index, kr->r, "%s", kr->err.msg);
+  } else if (!is_ours(j, kr->object) && !it->adopt) {
+    o->conflict = true;
+    o->done = true;
+    j->res.conflicts++;
+    free(o->error);
+    o->error = xstrdup("exists and was not created by egressd; it is left alone (set "
+                       "spec.adopt: true on the intent to take it over)");
+  }
+  if (!j->inflight)
+    phase_apply(j);
+}
+
+static void phase_check(struct apply_job *j) {
+  j->phase = PH_CHECK;
+  for (size_t i = 0; i < j->plan.n; i++) {
+    const struct plan_item *it = &j->plan.items[i];
+    int k = kind_rank_of(it->kind);
+    struct kube_ref ref;
+    struct err e = ERR_INIT;
+
+    if (it->action != PLAN_CREATE)
+      continue;
+    if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
+      object_fail(j, i, -ENOENT, "%s", k < _RENDER_KIND_MAX ? j->kinds[k].why.msg : "unknown kind");
+      continue;
+    }
+    ref = j->kinds[k].ref;
+    ref.namespace = it->namespace;
+    if (kube_client_get(j->req.client, &ref, it->name, j->arena, on_checked, &j->ops[i],
+                        &j->ops[i].op, &e) < 0) {
+      object_fail(j, i, e.code, "%s", e.msg);
+      continue;
+    }
+    j->inflight++;
+  }
+  if (!j->inflight)
+    phase_apply(j);
+}
+
+/* ---- apply, rank by rank ---- */
+
+static void on_applied(void *userdata, const struct kube_result *kr) {
+  struct opctx *oc = userdata;
+  struct apply_job *j = oc->job;
+  struct apply_object *o = &j->res.objects[oc->index];
+
+  oc->op = NULL;
+  j->inflight--;
+  if (kr->r < 0) {
+    object_fail(j, oc->index, kr->r, "%s", kr->err.msg);
+  } else {
+    object_record(o, kr->object);
+    o->done = true;
+    j->res.applied++;
+    if (j->plan.items[oc->index].action == PLAN_CREATE)
+      j->res.created++;
+    else
+      j->res.updated++;
+  }
+  phase_apply(j);
+}
+
+static bool wants_write(const struct apply_job *j, size_t i) {
+  const struct plan_item *it = &j->plan.items[i];
+  const struct apply_object *o = &j->res.objects[i];
+
+  return (it->action == PLAN_CREATE || it->action == PLAN_UPDATE) && !o->done && !o->conflict;
+}
+
+static void phase_apply(struct apply_job *j) {
+  unsigned parallel = j->req.max_parallel ? j->req.max_parallel : DEFAULT_PARALLEL;
+
+  if (j->phase == PH_DONE)
+    return;
+  if (j->phase != PH_APPLY) {
+    j->phase = PH_APPLY;
+    j->next = 0;
+    j->rank = -1;
+  }
+  for (;;) {
+    /* start what this rank still has, within the parallelism */
+    while (j->next < j->plan.n && j->inflight < parallel) {
+      size_t i = j->next;
+      const struct plan_item *it = &j->plan.items[i];
+      int k;
+      struct kube_ref ref;
+      struct err e = ERR_INIT;
+      unsigned flags = KUBE_APPLY_FORCE;
+
+      if (it->action >= PLAN_DELETE)
+        break; /* applies come first in the plan */
+      if (j->rank >= 0 && it->rank != j->rank)
+        break; /* the next rank waits for this one */
+      j->rank = it->rank;
+      j->next++;
+      if (!wants_write(j, i)) {
+        if (it->action == PLAN_UNCHANGED)
+          j->res.objects[i].done = true;
+        continue;
+      }
+      k = kind_rank_of(it->kind);
+      if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
+        object_fail(j, i, -ENOENT, "%s",
+                    k < _RENDER_KIND_MAX ? j->kinds[k].why.msg : "unknown kind");
+        continue;
+      }
+      ref = j->kinds[k].ref;
+      ref.namespace = it->namespace;
+      if (j->req.flags & APPLY_DRY_RUN)
+        flags |= KUBE_APPLY_DRY_RUN;
+      if (kube_client_apply(j->req.client, &ref, it->desired, flags, j->arena, on_applied,
+                            &j->ops[i], &j->ops[i].op, &e) < 0) {
+        object_fail(j, i, e.code, "%s", e.msg);
+        continue;
+      }
+      j->inflight++;
+    }
+    if (j->inflight)
+      return; /* callbacks come back here */
+    if (j->next < j->plan.n && j->plan.items[j->next].action < PLAN_DELETE) {
+      j->rank = j->plan.items[j->next].rank; /* this rank is done: on to the next */
+      continue;
+    }
+    break;
+  }
+  phase_prune(j);
+}
+
+/* ---- prune, in reverse rank order (the plan is already ordered so) ---- */
+
+static void on_deleted(void *userdata, const struct kube_result *kr) {
+  struct opctx *oc = userdata;
+  struct apply_job *j = oc->job;
+  struct apply_object *o = &j->res.objects[oc->index];
+
+  oc->op = NULL;
+  j->inflight--;
+  if (kr->r < 0) {
+    object_fail(j, oc->index, kr->r, "%s", kr->err.msg);
+  } else {
+    o->done = true;
+    j->res.deleted++;
+  }
+  phase_prune(j);
+}
+
+static void phase_prune(struct apply_job *j) {
+  unsigned parallel = j->req.max_parallel ? j->req.max_parallel : DEFAULT_PARALLEL;
+
+  if (j->phase == PH_DONE)
+    return;
+  if (j->phase != PH_PRUNE) {
+    j->phase = PH_PRUNE;
+    j->rank = -1;
+    while (j->next < j->plan.n && j->plan.items[j->next].action < PLAN_DELETE)
+      j->next++;
+  }
+  for (;;) {
+    while (j->next < j->plan.n && j->inflight < parallel) {
+      size_t i = j->next;
+      const struct plan_item *it = &j->plan.items[i];
+      struct kube_delete_options dopt = {.uid = it->uid,
+                                         .propagation = KUBE_PROPAGATION_BACKGROUND};
+      struct kube_ref ref;
+      struct err e = ERR_INIT;
+      int k;
+
+      if (it->action != PLAN_DELETE)
+        break; /* held deletions and orphans are only reported */
+      if (j->rank >= 0 && it->rank != j->rank)
+        break;
+      j->rank = it->rank;
+      j->next++;
+      if (j->req.flags & APPLY_DRY_RUN) {
+        j->res.objects[i].done = true;
+        continue;
+      }
+      k = kind_rank_of(it->kind);
+      if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
+        object_fail(j, i, -ENOENT, "cannot delete: the cluster no longer serves %s", it->kind);
+        continue;
+      }
+      ref = j->kinds[k].ref;
+      ref.namespace = it->namespace;
+      if (kube_client_delete(j->req.client, &ref, it->name, &dopt, j->arena, on_deleted,
+                             &j->ops[i], &j->ops[i].op, &e) < 0) {
+        object_fail(j, i, e.code, "%s", e.msg);
+        continue;
+      }
+      j->inflight++;
+    }
+    if (j->inflight)
+      return;
+    if (j->next < j->plan.n && j->plan.items[j->next].action == PLAN_DELETE) {
+      j->rank = j->plan.items[j->next].rank;
+      continue;
+    }
+    break;
+  }
+  phase_after_writes(j);
+}
+
+/* Is every desired IstioMeshGateway Available in the live state read before
+ * the writes? */
+static bool gateways_available(const struct apply_job *j) {
+  for (size_t i = 0; i < j->n_desired; i++) {
+    const struct plan_input *d = &j->desired[i];
+    bool found = false;
+    if (d->rank != RENDER_KIND_ISTIO_MESH_GATEWAY)
+      continue;
+    for (size_t k = 0; k < j->n_live && !found; k++)
+      found = j->live[k].rank == RENDER_KIND_ISTIO_MESH_GATEWAY &&
+              str_eq(j->live[k].namespace, d->namespace) && str_eq(j->live[k].name, d->name) &&
+              str_eq(doc_path_str(j->live[k].object, "status.Status"), "Available");
+    if (!found)
+      return false;
+  }
+  return true;
+}
+
+static void phase_after_writes(struct apply_job *j) {
+  struct err e = ERR_INIT;
+  bool gateways = false;
+
+  if (j->phase == PH_DONE)
+    return;
+  if (!(j->req.flags & APPLY_DRY_RUN) && j->req.inventory_path && inventory_save(j, &e) < 0) {
+    /* the writes happened; without the inventory the next pass only orphans */
+    err_prefix(&e, "cluster %s: cannot save its inventory", j->req.cluster);
+    fail_cluster(j, &e);
+    return;
+  }
+  for (size_t i = 0; i < j->n_desired && !gateways; i++)
+    gateways = j->desired[i].rank == RENDER_KIND_ISTIO_MESH_GATEWAY;
+  if ((j->req.flags & (APPLY_DRY_RUN | APPLY_NO_HEALTH)) || !gateways ||
+      !j->kinds[RENDER_KIND_ISTIO_MESH_GATEWAY].served) {
+    finish(j);
+    return;
+  }
+  if (!j->res.applied && !j->res.deleted && gateways_available(j)) {
+    /* nothing changed and the LIST just read says every gateway is Available:
+     * healthy at no extra request (a no-drift pass is one LIST per kind) */
+    j->res.health = APPLY_HEALTH_OK;
+    finish(j);
+    return;
+  }
+  j->phase = PH_HEALTH;
+  j->res.health = APPLY_HEALTH_PROGRESSING;
+  j->health_deadline =
+      time_now_mono_usec() +
+      (j->req.health_timeout_usec ? j->req.health_timeout_usec : DEFAULT_HEALTH_TIMEOUT);
+  j->health_next = 0;
+  phase_health(j);
+}
+
+/* ---- health ---- */
+
+static const struct doc_node *find_live(const struct doc_node *list, const char *ns,
+                                        const char *name) {
+  for (size_t i = 0; doc_is(list, DOC_SEQ) && i < list->u.seq.n; i++) {
+    const struct doc_node *o = list->u.seq.items[i];
+    if (str_eq(doc_path_str(o, "metadata.namespace"), ns) &&
+        str_eq(doc_path_str(o, "metadata.name"), name))
+      return o;
+  }
+  return NULL;
+}
+
+static int64_t num_at(const struct doc_node *o, const char *path) {
+  const struct doc_node *n = doc_path(o, path);
+  return doc_is(n, DOC_INT) ? n->u.i : -1;
+}
+
+/* Judge the gateways from the last two LISTs. */
+static void evaluate_health(struct apply_job *j, uint64_t now) {
+  struct buf waiting = BUF_INIT;
+  size_t n_waiting = 0;
+
+  for (size_t i = 0; i < j->n_desired; i++) {
+    const struct plan_input *d = &j->desired[i];
+    const struct doc_node *g, *dep;
+    const char *st;
+
+    if (d->rank != RENDER_KIND_ISTIO_MESH_GATEWAY)
+      continue;
+    g = find_live(j->health_lists[0], d->namespace, d->name);
+    st = doc_path_str(g, "status.Status");
+    if (str_eq(st, "ReconcileFailed")) {
+      const char *why = doc_path_str(g, "status.ErrorMessage");
+      j->res.health = APPLY_HEALTH_FAILED;
+      str_format(j->res.health_message, sizeof(j->res.health_message),
+                 "IstioMeshGateway %s/%s: ReconcileFailed: %s", d->namespace, d->name,
+                 why ? why : "(no ErrorMessage)");
+      buf_dispose(&waiting);
+      finish(j);
+      return;
+    }
+    dep = find_live(j->health_lists[1], d->namespace, d->name);
+    if (!str_eq(st, "Available")) {
+      buf_printf(&waiting, "%sIstioMeshGateway %s/%s is %s", n_waiting++ ? "; " : "",
+                 d->namespace, d->name, st ? st : "not reconciled yet");
+    } else if (j->deployments.served &&
+               (!dep || num_at(dep, "status.observedGeneration") < num_at(dep, "metadata.generation") ||
+                num_at(dep, "status.updatedReplicas") < num_at(dep, "spec.replicas") ||
+                num_at(dep, "status.availableReplicas") < num_at(dep, "spec.replicas"))) {
+      buf_printf(&waiting, "%sDeployment %s/%s is %s", n_waiting++ ? "; " : "", d->namespace,
+                 d->name, dep ? "not rolled out" : "missing");
+    }
+  }
+  if (!n_waiting) {
+    j->res.health = APPLY_HEALTH_OK;
+    j->res.health_message[0] = '\0';
+    buf_dispose(&waiting);
+    finish(j);
+    return;
+  }
+  str_copy(j->res.health_message, sizeof(j->res.health_message), buf_cstr(&waiting));
+  buf_dispose(&waiting);
+  if (now >= j->health_deadline) {
+    char limit[32];
+    char msg[sizeof(j->res.health_message)];
+    time_format_duration(limit, sizeof(limit),
+                         j->req.health_timeout_usec ? j->req.health_timeout_usec
+                                                    : DEFAULT_HEALTH_TIMEOUT);
+    str_format(msg, sizeof(msg), "not healthy after %s: %s", limit, j->res.health_message);
+    str_copy(j->res.health_message, sizeof(j->res.health_message), msg);
+    j->res.health = APPLY_HEALTH_TIMEOUT;
+    finish(j);
+  }
+}
+
+static void on_health_listed(void *userdata, const struct kube_result *kr) {
+  struct opctx *oc = userdata;
+  struct apply_job *j = oc->job;
+
+  oc->op = NULL;
+  j->inflight--;
+  j->health_lists[oc->index] = kr->r == 0 ? kr->object : NULL;
+  if (kr->r < 0)
+    str_format(j->res.health_message, sizeof(j->res.health_message), "cannot read health: %s",
+               kr->err.msg);
+  if (!j->inflight && j->phase == PH_HEALTH)
+    evaluate_health(j, time_now_mono_usec());
+}
+
+static void phase_health(struct apply_job *j) {
+  uint64_t now = time_now_mono_usec();
+  char *selector;
+  struct kube_list_options lo = {0};
+  struct err e = ERR_INIT;
+
+  if (j->phase != PH_HEALTH || j->inflight || now < j->health_next)
+    return;
+  if (now >= j->health_deadline) {
+    evaluate_health(j, now);
+    return;
+  }
+  j->health_next = now + (j->req.health_interval_usec ? j->req.health_interval_usec
+                                                      : DEFAULT_HEALTH_INTERVAL);
+  if (!j->health_arena)
+    j->health_arena = doc_arena_new();
+  else
+    doc_arena_reset(j->health_arena);
+  j->health_lists[0] = j->health_lists[1] = NULL;
+  /* two LISTs per poll, never a GET per gateway */
+  selector = apply_selector(j->req.repo->fleet->name);
+  lo.label_selector = selector;
+  j->health_ops[0] = (struct opctx){j, 0, NULL};
+  if (kube_client_list(j->req.client, &j->kinds[RENDER_KIND_ISTIO_MESH_GATEWAY].ref, &lo,
+                       j->health_arena, on_health_listed, &j->health_ops[0],
+                       &j->health_ops[0].op, &e) == 0)
+    j->inflight++;
+  free(selector);
+  if (j->deployments.served) {
+    lo.label_selector = "gateway-type=egress";
+    j->health_ops[1] = (struct opctx){j, 1, NULL};
+    if (kube_client_list(j->req.client, &j->deployments.ref, &lo, j->health_arena,
+                         on_health_listed, &j->health_ops[1], &j->health_ops[1].op, &e) == 0)
+      j->inflight++;
+  }
+}
+
+/* ---- public ---- */
+
+int apply_job_start(const struct apply_request *req, struct apply_job **ret, struct err *err) {
+  struct apply_job *j;
+
+  if (!req->client || !req->repo || !req->repo->fleet || !req->cluster)
+    return err_set(err, -EINVAL, "an apply request needs a cluster, a client and a repo");
+  j = xcalloc(1, sizeof(*j));
+  j->req = *req;
+  j->arena = doc_arena_new();
+  j->res.cluster = req->cluster;
+  j->res.started_usec = time_now_mono_usec();
+  j->phase = PH_DISCOVER;
+  j->discover_op.job = j;
+  *ret = j;
+  if (kube_client_discover(req->client, on_discovered, j, &j->discover_op.op, &j->res.err) < 0)
+    finish(j);
+  return 0;
+}
+
+void apply_job_tick(struct apply_job *j, uint64_t now) {
+  (void)now;
+  if (j && j->phase == PH_HEALTH)
+    phase_health(j);
+}
+
+bool apply_job_finished(const struct apply_job *j) { return j->phase == PH_DONE; }
+const struct apply_result *apply_job_result(const struct apply_job *j) { return &j->res; }
+const struct plan *apply_job_plan(const struct apply_job *j) { return &j->plan; }
+
+static void cancel(struct opctx *oc) {
+  if (oc->op) {
+    kube_op_cancel(oc->op);
+    oc->op = NULL;
+  }
+}
+
+void apply_job_free(struct apply_job *j) {
+  if (!j)
+    return;
+  cancel(&j->discover_op);
+  for (int k = 0; k <= _RENDER_KIND_MAX; k++)
+    cancel(&j->kind_ops[k]);
+  for (size_t i = 0; j->ops && i < j->plan.n; i++)
+    cancel(&j->ops[i]);
+  cancel(&j->health_ops[0]);
+  cancel(&j->health_ops[1]);
+  for (size_t i = 0; i < j->res.n_objects; i++) {
+    free(j->res.objects[i].error);
+    free(j->res.objects[i].resource_version);
+    free(j->res.objects[i].uid);
+  }
+  free(j->res.objects);
+  free(j->ops);
+  free(j->desired);
+  free(j->live);
+  plan_dispose(&j->plan);
+  strmap_dispose_free(&j->inventory);
+  doc_arena_free(j->health_arena);
+  doc_arena_free(j->arena);
+  free(j);
+}
+
+int apply_jobs_wait(struct kube_loop *loop, struct apply_job **jobs, size_t n,
+                    uint64_t timeout_usec) {
+  uint64_t deadline = time_now_mono_usec() + timeout_usec;
+
+  for (;;) {
+    bool all = true;
+    uint64_t now = time_now_mono_usec();
+
+    for (size_t i = 0; i < n; i++) {
+      apply_job_tick(jobs[i], now);
+      all &= apply_job_finished(jobs[i]);
+    }
+    if (all)
+      return 0;
+    if (now >= deadline)
+      return -ETIMEDOUT;
+    kube_loop_run_once(loop, 200 * USEC_PER_MSEC, NULL, 0);
+  }
+}

@@ -1,0 +1,127 @@
+/* egressd sync --once: one reconcile pass over every configured cluster, in
+ * parallel, as the daemon runs it; prints per cluster what was created,
+ * updated, deleted, left unchanged or failed, and the gateways' health. Exit
+ * 0 when every cluster is in sync and healthy, 1 when any is not, 2 for
+ * usage and configuration errors. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/str.h"
+#include "base/timeutil.h"
+#include "cli/cli-reconcile.h"
+#include "cli/cli.h"
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: egressd sync --once [--dry-run] [--config FILE] [--cluster NAME]\n"
+             "                    [--repo DIR | --rev REV] [--allow-prune N]\n\n"
+             "Make every cluster match the config repo once: server-side apply what differs,\n"
+             "delete what egressd created and no longer renders (within the prune budget), and\n"
+             "wait for the egress gateways to become healthy. Clusters proceed in parallel.\n\n");
+  cli_reconcile_usage_options(f);
+  fprintf(f, "  --once             one pass, then exit (the daemon is egressd run)\n"
+             "  --dry-run          plan and let the API servers validate (dryRun=All); write\n"
+             "                     nothing, delete nothing\n"
+             "  --allow-prune N    allow up to N deletions beyond the prune budget (what the\n"
+             "                     commit trailer Egressd-Allow-Prune: N does for --rev)\n"
+             "  --no-health        do not wait for the gateways to become healthy\n"
+             "  -h, --help         show this help\n\n"
+             "Exit status: 0 all clusters in sync and healthy, 1 any cluster failed, partly\n"
+             "failed or is unhealthy, 2 usage or configuration error.\n");
+}
+
+static void report(const struct cli_reconcile *rc, const struct cli_cluster *cl, bool dry_run,
+                   bool *ok) {
+  const struct apply_result *res = cl->job ? apply_job_result(cl->job) : NULL;
+  char t[ERR_MSG_MAX + ERR_PATH_MAX], took[32];
+
+  if (!res || err_isset(&res->err) || !apply_job_finished(cl->job)) {
+    printf("%s: failed: %s\n", cl->name,
+           err_isset(&cl->setup_err) ? err_format(&cl->setup_err, t, sizeof(t))
+           : res && err_isset(&res->err) ? err_format(&res->err, t, sizeof(t))
+                                          : "did not finish in time");
+    *ok = false;
+    return;
+  }
+  time_format_duration(took, sizeof(took), res->finished_usec - res->started_usec);
+  printf("%s: %s%s: %zu created, %zu updated, %zu deleted, %zu unchanged, %zu failed; %s (%s, "
+         "Istio %s, %s)\n",
+         cl->name, dry_run ? "dry run " : "", apply_outcome_name(res->outcome),
+         res->created, res->updated, dry_run ? res->count[PLAN_DELETE] : res->deleted,
+         res->count[PLAN_UNCHANGED], res->failed + res->conflicts,
+         apply_health_name(res->health), rc->source, res->istio_api_version, took);
+  for (size_t i = 0; i < res->n_objects; i++) {
+    const struct apply_object *o = &res->objects[i];
+    if (o->error)
+      printf("  %s %s/%s: %s\n", o->kind, o->namespace, o->name, o->error);
+  }
+  if (res->prune_refused)
+    printf("  %s\n", res->prune_refused_why);
+  if (res->count[PLAN_ORPHAN])
+    printf("  %zu object(s) carry egressd's labels but are not in its inventory; left alone\n",
+           res->count[PLAN_ORPHAN]);
+  if (res->health == APPLY_HEALTH_FAILED || res->health == APPLY_HEALTH_TIMEOUT ||
+      res->health == APPLY_HEALTH_PROGRESSING)
+    printf("  health: %s\n", res->health_message);
+  if (res->outcome != APPLY_OUTCOME_OK ||
+      (res->health != APPLY_HEALTH_OK && res->health != APPLY_HEALTH_UNKNOWN))
+    *ok = false;
+}
+
+int cmd_sync(int argc, char **argv) {
+  enum { OPT_ONCE = 2000, OPT_DRY, OPT_ALLOW, OPT_NOHEALTH };
+  static const struct option opts[] = {CLI_RECONCILE_LONG_OPTIONS,
+                                       {"once", no_argument, NULL, OPT_ONCE},
+                                       {"dry-run", no_argument, NULL, OPT_DRY},
+                                       {"allow-prune", required_argument, NULL, OPT_ALLOW},
+                                       {"no-health", no_argument, NULL, OPT_NOHEALTH},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  struct cli_reconcile_opts o = {0};
+  struct cli_reconcile rc;
+  bool once = false, dry_run = false, ok = true;
+  unsigned flags = 0;
+  int allow = -1, c, r;
+
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    if (cli_reconcile_option(&o, c, optarg))
+      continue;
+    switch (c) {
+    case OPT_ONCE:
+      once = true;
+      break;
+    case OPT_DRY:
+      dry_run = true;
+      break;
+    case OPT_ALLOW:
+      if (str_to_int(optarg, 0, 1000000, &allow) < 0)
+        return cli_usage_error("sync", "--allow-prune needs a number of deletions");
+      break;
+    case OPT_NOHEALTH:
+      flags |= APPLY_NO_HEALTH;
+      break;
+    case 'h':
+      usage(stdout);
+      return CLI_EXIT_OK;
+    default:
+      return cli_usage_error("sync", "unknown option");
+    }
+  }
+  if (!once)
+    return cli_usage_error("sync", "only one pass is supported here: pass --once (the daemon, "
+                                   "which keeps syncing, is 'egressd run')");
+  if (optind < argc)
+    return cli_usage_error("sync", "unexpected argument '%s'", argv[optind]);
+  if ((r = cli_reconcile_open(&rc, &o, "sync")) != CLI_EXIT_OK)
+    return r;
+  if (allow >= 0)
+    rc.prune_allowance = (unsigned)allow;
+  if (dry_run)
+    flags |= APPLY_DRY_RUN;
+  if (cli_reconcile_run(&rc, flags) < 0)
+    fprintf(stderr, "egressd sync: gave up waiting for the clusters\n");
+  for (size_t i = 0; i < rc.n_clusters; i++)
+    report(&rc, &rc.clusters[i], dry_run, &ok);
+  cli_reconcile_close(&rc);
+  return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}

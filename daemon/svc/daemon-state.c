@@ -1,0 +1,167 @@
+/* state.json: what the daemon must remember across a restart, so it resumes
+ * a rollout where it was without re-applying finished waves: the commit in
+ * force and, per cluster, the commit it applied and its rollout phase.
+ * Replaced atomically after every change. A cluster found "applying" at
+ * start was interrupted: it goes back to pending (the ledger records the
+ * interruption). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/fileio.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "doc/doc.h"
+#include "svc/svc-int.h"
+
+#define STATE_MAX_BYTES (16u << 20)
+
+static char *state_path(const struct svc *d) {
+  return path_join(d->hc->state_dir, SVC_STATE_FILE);
+}
+
+static void set_u64(struct doc_arena *a, struct doc_node *m, const char *k, uint64_t v) {
+  doc_map_set(a, m, k, doc_new_int(a, (int64_t)v));
+}
+
+static void set_s(struct doc_arena *a, struct doc_node *m, const char *k, const char *v) {
+  doc_map_set(a, m, k, doc_new_str(a, v ? v : ""));
+}
+
+int svc_state_save(struct svc *d, struct err *err) {
+  struct doc_arena *a = doc_arena_new();
+  struct doc_node *root = doc_new_map(a), *ro = doc_new_map(a), *waves = doc_new_seq(a);
+  struct doc_node *clusters = doc_new_seq(a);
+  const struct fleet_rollout *r = &d->rollout;
+  struct buf out = BUF_INIT;
+  char *path = state_path(d);
+  int rc;
+
+  set_s(a, root, "target", d->target);
+  set_s(a, root, "rejected", d->rejected);
+  set_s(a, ro, "target", r->target);
+  set_s(a, ro, "state", fleet_state_name(r->state));
+  set_u64(a, ro, "wave", r->wave);
+  set_u64(a, ro, "started", r->started);
+  set_s(a, ro, "haltReason", r->halt_reason);
+  for (size_t i = 0; i < r->n_waves; i++) {
+    struct doc_node *w = doc_new_map(a);
+    set_s(a, w, "name", r->waves[i].name);
+    set_u64(a, w, "maxParallel", r->waves[i].max_parallel);
+    set_u64(a, w, "maxFailures", r->waves[i].max_failures);
+    set_u64(a, w, "bakeUsec", r->waves[i].bake_usec);
+    doc_seq_push(a, waves, w);
+  }
+  doc_map_set(a, ro, "waves", waves);
+  for (size_t i = 0; i < r->n_clusters; i++) {
+    const struct fleet_cluster *c = &r->clusters[i];
+    struct doc_node *m = doc_new_map(a);
+    set_s(a, m, "name", c->name);
+    set_s(a, m, "applied", c->applied);
+    set_s(a, m, "phase", fleet_phase_name(c->phase));
+    set_u64(a, m, "wave", c->wave);
+    set_u64(a, m, "since", c->since);
+    set_u64(a, m, "bakeUntil", c->bake_until);
+    set_u64(a, m, "unreachableSince", c->unreachable_since);
+    set_u64(a, m, "retryAt", c->retry_at);
+    doc_map_set(a, m, "unreachable", doc_new_bool(a, c->unreachable));
+    set_u64(a, m, "attempts", c->attempts);
+    set_s(a, m, "lastError", c->last_error);
+    doc_seq_push(a, clusters, m);
+  }
+  doc_map_set(a, ro, "clusters", clusters);
+  doc_map_set(a, root, "rollout", ro);
+  doc_emit_json(root, &out, DOC_JSON_PRETTY);
+  rc = file_write_atomic(path, out.data, out.len, 0600, err);
+  buf_dispose(&out);
+  free(path);
+  doc_arena_free(a);
+  return rc;
+}
+
+static uint64_t u64_at(const struct doc_node *m, const char *k) {
+  const struct doc_node *v = doc_map_get(m, k);
+  return doc_is(v, DOC_INT) && v->u.i > 0 ? (uint64_t)v->u.i : 0;
+}
+
+static void str_at(const struct doc_node *m, const char *k, char *out, size_t size) {
+  const char *v = doc_map_str(m, k);
+  str_copy(out, size, v ? v : "");
+}
+
+int svc_state_load(struct svc *d, struct err *err) {
+  struct buf b = BUF_INIT;
+  struct doc_arena *a = NULL;
+  struct doc_node *root, *ro, *waves, *clusters;
+  struct fleet_rollout *r = &d->rollout;
+  char *path = state_path(d);
+  int rc;
+
+  rc = file_read_all(path, STATE_MAX_BYTES, &b, err);
+  if (rc == -ENOENT) {
+    err_clear(err);
+    rc = 0;
+    goto out;
+  }
+  if (rc < 0)
+    goto out;
+  a = doc_arena_new();
+  if ((rc = doc_parse_one(a, path, buf_cstr(&b), b.len, NULL, &root, err)) < 0)
+    goto out;
+  str_at(root, "target", d->target, sizeof(d->target));
+  str_at(root, "rejected", d->rejected, sizeof(d->rejected));
+  ro = doc_map_get(root, "rollout");
+  str_at(ro, "target", r->target, sizeof(r->target));
+  rc = fleet_state_from_name(doc_map_str(ro, "state") ? doc_map_str(ro, "state") : "idle");
+  r->state = rc < 0 ? FLEET_ROLLOUT_IDLE : (enum fleet_state)rc;
+  rc = 0;
+  r->wave = (unsigned)u64_at(ro, "wave");
+  r->started = u64_at(ro, "started");
+  str_at(ro, "haltReason", r->halt_reason, sizeof(r->halt_reason));
+  waves = doc_map_get(ro, "waves");
+  clusters = doc_map_get(ro, "clusters");
+  r->waves = xcalloc(doc_len(waves) + 1, sizeof(*r->waves));
+  for (size_t i = 0; doc_is(waves, DOC_SEQ) && i < waves->u.seq.n; i++) {
+    const struct doc_node *w = waves->u.seq.items[i];
+    struct fleet_wave *fw = &r->waves[r->n_waves++];
+    str_at(w, "name", fw->name, sizeof(fw->name));
+    fw->max_parallel = (unsigned)u64_at(w, "maxParallel");
+    fw->max_failures = (unsigned)u64_at(w, "maxFailures");
+    fw->bake_usec = u64_at(w, "bakeUsec");
+  }
+  r->clusters = xcalloc(doc_len(clusters) + 1, sizeof(*r->clusters));
+  for (size_t i = 0; doc_is(clusters, DOC_SEQ) && i < clusters->u.seq.n; i++) {
+    const struct doc_node *m = clusters->u.seq.items[i];
+    struct fleet_cluster *c = &r->clusters[r->n_clusters++];
+    const struct doc_node *u = doc_map_get(m, "unreachable");
+    int p;
+    str_at(m, "name", c->name, sizeof(c->name));
+    str_at(m, "applied", c->applied, sizeof(c->applied));
+    p = fleet_phase_from_name(doc_map_str(m, "phase") ? doc_map_str(m, "phase") : "pending");
+    c->phase = p < 0 ? FLEET_PENDING : (enum fleet_phase)p;
+    if (c->phase == FLEET_APPLYING)
+      c->phase = FLEET_PENDING; /* interrupted by the stop or crash: do it again */
+    c->wave = (unsigned)u64_at(m, "wave");
+    if (c->wave >= r->n_waves && r->n_waves)
+      c->wave = (unsigned)r->n_waves - 1;
+    c->since = u64_at(m, "since");
+    c->bake_until = u64_at(m, "bakeUntil");
+    c->unreachable_since = u64_at(m, "unreachableSince");
+    c->retry_at = u64_at(m, "retryAt");
+    c->unreachable = doc_is(u, DOC_BOOL) && u->u.b;
+    c->attempts = (unsigned)u64_at(m, "attempts");
+    str_at(m, "lastError", c->last_error, sizeof(c->last_error));
+  }
+  if (!r->n_waves && r->n_clusters) {
+    /* a damaged file: start the rollout over */
+    r->state = FLEET_ROLLOUT_IDLE;
+  }
+out:
+  if (rc < 0)
+    err_prefix(err, "cannot read the daemon state %s (move it away to start afresh)", path);
+  buf_dispose(&b);
+  doc_arena_free(a);
+  free(path);
+  return rc;
+}

@@ -1,0 +1,311 @@
+/* What the daemon publishes: the one-line STATUS= for `systemctl status`,
+ * status.json for `egressd status`, and the Prometheus textfile. Nothing
+ * secret is ever in them: commit ids, names, counts, error messages (which
+ * never carry credentials). All files are replaced atomically. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/fileio.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/timeutil.h"
+#include "doc/doc.h"
+#include "svc/svc-int.h"
+
+static const double bucket_bounds[SVC_HISTOGRAM_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1,
+                                                            2.5,  5,   10,   30,  60};
+
+static const char *short_id(const char *c) {
+  static __thread char buf[16];
+  str_copy(buf, 8, c && *c ? c : "-");
+  return buf;
+}
+
+static const struct svc_repo *target_repo(const struct svc *d) {
+  for (size_t i = 0; i < SVC_REPO_SLOTS; i++)
+    if (d->repos[i].repo && strcmp(d->repos[i].commit, d->target) == 0)
+      return &d->repos[i];
+  return NULL;
+}
+
+void svc_status_line(const struct svc *d, char *buf, size_t size) {
+  const struct fleet_rollout *r = &d->rollout;
+  const struct svc_repo *t = target_repo(d);
+  size_t counts[_FLEET_PHASE_MAX], n = 0, failed = 0, out_of_sync = 0, drift = 0;
+  char signer[300] = "", age[32] = "never", tail[1200] = "";
+  uint64_t now = time_now_real_usec();
+
+  fleet_rollout_counts(r, counts);
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    drift += d->clusters[i].drift_corrected;
+    failed += str_eq(d->clusters[i].last_outcome, "failed") || d->clusters[i].setup_err.code;
+    out_of_sync += str_eq(d->clusters[i].last_outcome, "partial");
+  }
+  if (d->last_poll)
+    time_format_duration(age, sizeof(age),
+                         now > d->last_poll ? (now - d->last_poll) / USEC_PER_SEC * USEC_PER_SEC : 0);
+  if (d->last_poll && now - d->last_poll < USEC_PER_SEC)
+    str_copy(age, sizeof(age), "0s");
+  if (t && t->verified)
+    str_format(signer, sizeof(signer), " (verified: %s)", t->principal);
+  else if (t)
+    str_format(signer, sizeof(signer), " (unsigned: verification off)");
+  if (d->rejected[0])
+    str_format(tail, sizeof(tail), "; rejected %s (%s): %s", short_id(d->rejected),
+               d->rejected_stage, d->rejected_error);
+  else if (d->poll_error[0])
+    str_format(tail, sizeof(tail), "; repository: %s", d->poll_error);
+
+  if (d->stopping) {
+    n = str_format(buf, size, "stopping");
+  } else if (!d->target[0]) {
+    n = str_format(buf, size, "waiting for the first valid commit of %s%s", d->hc->repo.url,
+                   d->poll_error[0] ? "" : "");
+  } else if (r->state == FLEET_ROLLOUT_HALTED) {
+    n = str_format(buf, size, "halted at %s%s: %s", short_id(r->target), signer, r->halt_reason);
+  } else if (r->state == FLEET_ROLLOUT_PAUSED) {
+    n = str_format(buf, size, "paused rolling out %s: wave %u/%zu, %zu/%zu clusters done",
+                   short_id(r->target), r->wave + 1, r->n_waves, counts[FLEET_DONE], r->n_clusters);
+  } else if (r->state == FLEET_ROLLOUT_RUNNING) {
+    n = str_format(buf, size, "rolling out %s%s: wave %u/%zu (%s), %zu/%zu clusters done",
+                   short_id(r->target), signer, r->wave + 1, r->n_waves,
+                   r->wave < r->n_waves ? r->waves[r->wave].name : "-", counts[FLEET_DONE],
+                   r->n_clusters);
+  } else if (failed || out_of_sync) {
+    n = str_format(buf, size, "degraded: %zu/%zu clusters at %s%s, %zu out of sync, %zu failed, "
+                              "%zu drift corrected, checked %s ago",
+                   counts[FLEET_DONE], r->n_clusters, short_id(r->target), signer, out_of_sync,
+                   failed, drift, age);
+  } else {
+    n = str_format(buf, size, "in sync: %zu/%zu clusters at %s%s, %zu drift corrected, checked %s ago",
+                   counts[FLEET_DONE], r->n_clusters, short_id(r->target), signer, drift, age);
+  }
+  if (n < size)
+    str_copy(buf + n, size - n, tail);
+}
+
+static void set_s(struct doc_arena *a, struct doc_node *m, const char *k, const char *v) {
+  doc_map_set(a, m, k, v && *v ? doc_new_str(a, v) : doc_new_null(a));
+}
+
+static void set_time(struct doc_arena *a, struct doc_node *m, const char *k, uint64_t real) {
+  char t[40];
+  if (!real) {
+    doc_map_set(a, m, k, doc_new_null(a));
+    return;
+  }
+  time_format_rfc3339(t, sizeof(t), real);
+  doc_map_set(a, m, k, doc_new_str(a, t));
+}
+
+static void set_n(struct doc_arena *a, struct doc_node *m, const char *k, uint64_t v) {
+  doc_map_set(a, m, k, doc_new_int(a, (int64_t)v));
+}
+
+int svc_status_write(const struct svc *d, struct err *err) {
+  struct doc_arena *a = doc_arena_new();
+  struct doc_node *root = doc_new_map(a), *repo = doc_new_map(a), *target = doc_new_map(a);
+  struct doc_node *rollout = doc_new_map(a), *waves = doc_new_seq(a), *clusters = doc_new_seq(a);
+  struct doc_node *ledger = doc_new_map(a);
+  const struct svc_repo *t = target_repo(d);
+  const struct fleet_rollout *r = &d->rollout;
+  struct buf out = BUF_INIT;
+  char *path = path_join(d->hc->runtime_dir, SVC_STATUS_FILE);
+  char line[sizeof(d->status_line)], root_b64[LEDGER_B64_HASH_SIZE];
+  uint8_t root_hash[LEDGER_HASH_SIZE];
+  int rc;
+
+  set_s(a, root, "version", EGRESSD_VERSION);
+  set_n(a, root, "pid", (uint64_t)getpid());
+  set_time(a, root, "updated", time_now_real_usec());
+  set_time(a, root, "started", d->started);
+  set_s(a, root, "state", d->stopping ? "stopping" : d->ready ? "running" : "starting");
+  svc_status_line(d, line, sizeof(line));
+  set_s(a, root, "status", line);
+  set_s(a, repo, "url", d->hc->repo.url);
+  set_s(a, repo, "ref", d->hc->repo.ref);
+  set_time(a, repo, "lastPoll", d->last_poll);
+  set_s(a, repo, "head", d->head);
+  set_s(a, repo, "error", d->poll_error);
+  doc_map_set(a, root, "repository", repo);
+  set_s(a, target, "commit", d->target);
+  if (t) {
+    set_s(a, target, "tree", t->tree);
+    set_s(a, target, "summary", t->summary);
+    doc_map_set(a, target, "verified", doc_new_bool(a, t->verified));
+    set_s(a, target, "signer", t->principal);
+    set_s(a, target, "key", t->key);
+  }
+  doc_map_set(a, root, "target", target);
+  if (d->rejected[0]) {
+    struct doc_node *rej = doc_new_map(a);
+    set_s(a, rej, "commit", d->rejected);
+    set_s(a, rej, "stage", d->rejected_stage);
+    set_s(a, rej, "error", d->rejected_error);
+    doc_map_set(a, root, "rejected", rej);
+  }
+  set_s(a, rollout, "target", r->target);
+  set_s(a, rollout, "state", fleet_state_name(r->state));
+  set_n(a, rollout, "wave", r->wave);
+  set_s(a, rollout, "haltReason", r->halt_reason);
+  set_time(a, rollout, "started", r->started);
+  for (size_t i = 0; i < r->n_waves; i++) {
+    struct doc_node *w = doc_new_map(a);
+    set_s(a, w, "name", r->waves[i].name);
+    set_n(a, w, "maxParallel", r->waves[i].max_parallel);
+    set_n(a, w, "maxFailures", r->waves[i].max_failures);
+    set_n(a, w, "bakeSeconds", r->waves[i].bake_usec / USEC_PER_SEC);
+    doc_seq_push(a, waves, w);
+  }
+  doc_map_set(a, rollout, "waves", waves);
+  doc_map_set(a, root, "rollout", rollout);
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    const struct svc_cluster *c = &d->clusters[i];
+    int fi = fleet_cluster_index(r, c->name);
+    const struct fleet_cluster *fc = fi >= 0 ? &r->clusters[fi] : NULL;
+    struct doc_node *m = doc_new_map(a);
+
+    set_s(a, m, "name", c->name);
+    set_s(a, m, "wave", fc && fc->wave < r->n_waves ? r->waves[fc->wave].name : NULL);
+    set_s(a, m, "phase", fc ? fleet_phase_name(fc->phase) : "not in the Fleet");
+    set_s(a, m, "applied", fc ? fleet_cluster_commit(r, (size_t)fi) : NULL);
+    set_s(a, m, "lastOutcome", c->last_outcome);
+    set_s(a, m, "health", c->health);
+    set_time(a, m, "lastSync", c->last_sync);
+    set_time(a, m, "lastSuccess", c->last_success);
+    set_s(a, m, "lastError", c->setup_err.code ? c->setup_err.msg
+                             : c->last_error[0]  ? c->last_error
+                             : fc                ? fc->last_error
+                                                 : NULL);
+    set_n(a, m, "objects", c->objects);
+    set_n(a, m, "driftCorrected", c->drift_corrected);
+    set_n(a, m, "syncs", c->syncs);
+    set_n(a, m, "failures", c->failures);
+    doc_map_set(a, m, "syncing", doc_new_bool(a, c->job != NULL));
+    doc_seq_push(a, clusters, m);
+  }
+  doc_map_set(a, root, "clusters", clusters);
+  if (d->ledger) {
+    ledger_root(d->ledger, root_hash);
+    set_n(a, ledger, "size", ledger_size(d->ledger));
+    set_s(a, ledger, "root", ledger_hash_b64(root_hash, root_b64));
+    set_s(a, ledger, "dir", d->hc->ledger_dir);
+  }
+  doc_map_set(a, root, "ledger", ledger);
+  doc_emit_json(root, &out, DOC_JSON_PRETTY);
+  rc = file_write_atomic(path, out.data, out.len, 0644, err);
+  buf_dispose(&out);
+  free(path);
+  doc_arena_free(a);
+  return rc;
+}
+
+/* Label values are escaped as the text format wants (\\, \", \n). */
+static void label(struct buf *b, const char *v) {
+  for (; *v; v++) {
+    if (*v == '\\' || *v == '"')
+      buf_putc(b, '\\');
+    if (*v == '\n') {
+      buf_puts(b, "\\n");
+      continue;
+    }
+    buf_putc(b, *v);
+  }
+}
+
+int svc_metrics_write(const struct svc *d, struct err *err) {
+  struct buf b = BUF_INIT;
+  int rc;
+
+  if (!d->hc->metrics_textfile)
+    return 0;
+  buf_puts(&b, "# HELP egressd_info Version of the running egressd.\n"
+               "# TYPE egressd_info gauge\n");
+  buf_printf(&b, "egressd_info{version=\"%s\"} 1\n", EGRESSD_VERSION);
+  buf_puts(&b, "# HELP egressd_target_info The commit in force (the last valid, verified one).\n"
+               "# TYPE egressd_target_info gauge\n");
+  buf_puts(&b, "egressd_target_info{commit=\"");
+  label(&b, d->target);
+  buf_puts(&b, "\"} 1\n");
+  buf_printf(&b, "# HELP egressd_rollout_state Rollout state (1 for the current one).\n"
+                 "# TYPE egressd_rollout_state gauge\n");
+  for (int s = 0; s < _FLEET_ROLLOUT_MAX; s++)
+    buf_printf(&b, "egressd_rollout_state{state=\"%s\"} %d\n",
+               fleet_state_name((enum fleet_state)s), d->rollout.state == (enum fleet_state)s);
+  buf_printf(&b, "# HELP egressd_polls_total Polls of the config repo.\n"
+                 "# TYPE egressd_polls_total counter\negressd_polls_total %lu\n"
+                 "# HELP egressd_poll_failures_total Polls that failed.\n"
+                 "# TYPE egressd_poll_failures_total counter\negressd_poll_failures_total %lu\n"
+                 "# HELP egressd_commits_rejected_total Commits refused (signature, validation).\n"
+                 "# TYPE egressd_commits_rejected_total counter\n"
+                 "egressd_commits_rejected_total %lu\n",
+             d->polls, d->poll_failures, d->commits_rejected);
+  buf_puts(&b, "# HELP egressd_syncs_total Syncs per cluster.\n# TYPE egressd_syncs_total counter\n");
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    buf_puts(&b, "egressd_syncs_total{cluster=\"");
+    label(&b, d->clusters[i].name);
+    buf_printf(&b, "\"} %lu\n", d->clusters[i].syncs);
+  }
+  buf_puts(&b, "# HELP egressd_sync_failures_total Syncs that failed or partly failed.\n"
+               "# TYPE egressd_sync_failures_total counter\n");
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    buf_puts(&b, "egressd_sync_failures_total{cluster=\"");
+    label(&b, d->clusters[i].name);
+    buf_printf(&b, "\"} %lu\n", d->clusters[i].failures);
+  }
+  buf_puts(&b, "# HELP egressd_drift_corrected_total Out-of-band changes corrected.\n"
+               "# TYPE egressd_drift_corrected_total counter\n");
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    buf_puts(&b, "egressd_drift_corrected_total{cluster=\"");
+    label(&b, d->clusters[i].name);
+    buf_printf(&b, "\"} %lu\n", d->clusters[i].drift_corrected);
+  }
+  buf_puts(&b, "# HELP egressd_last_success_timestamp_seconds Last sync that left the cluster in "
+               "sync and healthy.\n# TYPE egressd_last_success_timestamp_seconds gauge\n");
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    buf_puts(&b, "egressd_last_success_timestamp_seconds{cluster=\"");
+    label(&b, d->clusters[i].name);
+    buf_printf(&b, "\"} %llu\n",
+               (unsigned long long)(d->clusters[i].last_success / USEC_PER_SEC));
+  }
+  buf_puts(&b, "# HELP egressd_apply_duration_seconds Duration of syncs that wrote something.\n"
+               "# TYPE egressd_apply_duration_seconds histogram\n");
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    const struct svc_cluster *c = &d->clusters[i];
+    unsigned long cum = 0;
+    for (size_t k = 0; k <= SVC_HISTOGRAM_BUCKETS; k++) {
+      cum += c->apply_buckets[k];
+      buf_puts(&b, "egressd_apply_duration_seconds_bucket{cluster=\"");
+      label(&b, c->name);
+      if (k < SVC_HISTOGRAM_BUCKETS)
+        buf_printf(&b, "\",le=\"%g\"} %lu\n", bucket_bounds[k], cum);
+      else
+        buf_printf(&b, "\",le=\"+Inf\"} %lu\n", cum);
+    }
+    buf_puts(&b, "egressd_apply_duration_seconds_sum{cluster=\"");
+    label(&b, c->name);
+    buf_printf(&b, "\"} %.3f\n", c->apply_seconds_sum);
+    buf_puts(&b, "egressd_apply_duration_seconds_count{cluster=\"");
+    label(&b, c->name);
+    buf_printf(&b, "\"} %lu\n", cum);
+  }
+  if (d->ledger)
+    buf_printf(&b, "# HELP egressd_ledger_records Records in the signed ledger.\n"
+                   "# TYPE egressd_ledger_records gauge\negressd_ledger_records %llu\n",
+               (unsigned long long)ledger_size(d->ledger));
+  rc = file_write_atomic(d->hc->metrics_textfile, b.data, b.len, 0644, err);
+  buf_dispose(&b);
+  return rc;
+}
+
+/* For daemon.c: which bucket a duration falls in. */
+size_t svc_histogram_bucket(double seconds);
+size_t svc_histogram_bucket(double seconds) {
+  for (size_t k = 0; k < SVC_HISTOGRAM_BUCKETS; k++)
+    if (seconds <= bucket_bounds[k])
+      return k;
+  return SVC_HISTOGRAM_BUCKETS;
+}

@@ -1,0 +1,1157 @@
+/* egressd run: the daemon's main loop.
+ *
+ * One thread runs everything but Git: signals (signalfd), the control
+ * socket, the kube loop of every cluster, timers, sd_notify. The Git worker
+ * thread polls and loads commits and hands results over through an eventfd.
+ * Every cluster is an independent apply job, so a slow or broken cluster
+ * never stalls the others.
+ *
+ * The order of one iteration: signals, control requests, the Git result,
+ * finished jobs, then (unless stopping or reloading) rollout starts, drift
+ * checks and the next poll, then watchdog and publishing, then wait in
+ * kube_loop_run_once() until the next deadline.
+ *
+ * Ledger discipline: an apply-intent is appended (and synced) before the
+ * first write of a job that writes anything; its apply-result after. A job
+ * cut short by a stop gets an "interrupted" result. A ledger that cannot be
+ * appended to stops writes: the planned hook refuses the plan.
+ *
+ * When you change what the loop does, also touch docs/daemon.md and
+ * tests/integration/test_daemon.py.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "base/buf.h"
+#include "base/fileio.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/timeutil.h"
+#include "render/render.h"
+#include "svc/notify.h"
+#include "svc/svc-int.h"
+
+#define STOP_GRACE_USEC (20 * USEC_PER_SEC)
+#define PUBLISH_EVERY_USEC (5 * USEC_PER_SEC)
+
+size_t svc_histogram_bucket(double seconds);
+
+static struct log_ctx ctx_cluster(const char *cluster, const char *commit) {
+  struct log_ctx c = {.cluster = cluster, .commit = commit && *commit ? commit : NULL};
+  return c;
+}
+
+static uint64_t jitter(uint64_t interval) {
+  /* +-10%, so many daemons do not poll one server in lockstep */
+  uint64_t span = interval / 5;
+  return interval - interval / 10 + (span ? randombytes_uniform((uint32_t)(span > UINT32_MAX ? UINT32_MAX : span)) : 0);
+}
+
+/* ---- repos ---- */
+
+static struct svc_repo *repo_find(struct svc *d, const char *commit) {
+  for (size_t i = 0; i < SVC_REPO_SLOTS; i++)
+    if (d->repos[i].repo && strcmp(d->repos[i].commit, commit) == 0) {
+      d->repos[i].used = time_now_mono_usec();
+      return &d->repos[i];
+    }
+  return NULL;
+}
+
+static bool repo_needed(const struct svc *d, const char *commit) {
+  if (strcmp(commit, d->target) == 0 || strcmp(commit, d->rollout.target) == 0)
+    return true;
+  for (size_t i = 0; i < d->rollout.n_clusters; i++)
+    if (strcmp(fleet_cluster_commit(&d->rollout, i), commit) == 0)
+      return true;
+  return false;
+}
+
+/* Keep a loaded commit; evicts the least recently used one no job uses and no
+ * cluster needs. Takes over res->repo. */
+static struct svc_repo *repo_keep(struct svc *d, struct gitworker_result *res) {
+  struct svc_repo *slot = NULL;
+
+  if ((slot = repo_find(d, res->commit))) {
+    intent_repo_free(res->repo);
+    res->repo = NULL;
+    return slot;
+  }
+  for (size_t i = 0; i < SVC_REPO_SLOTS && !slot; i++)
+    if (!d->repos[i].repo)
+      slot = &d->repos[i];
+  for (size_t i = 0; i < SVC_REPO_SLOTS && !slot; i++)
+    if (!d->repos[i].refs && !repo_needed(d, d->repos[i].commit))
+      slot = &d->repos[i];
+  for (size_t i = 0; i < SVC_REPO_SLOTS && !slot; i++)
+    if (!d->repos[i].refs && (!slot || d->repos[i].used < slot->used))
+      slot = &d->repos[i];
+  if (!slot) {
+    intent_repo_free(res->repo);
+    res->repo = NULL;
+    return NULL;
+  }
+  intent_repo_free(slot->repo);
+  memset(slot, 0, sizeof(*slot));
+  str_copy(slot->commit, sizeof(slot->commit), res->commit);
+  str_copy(slot->tree, sizeof(slot->tree), res->tree);
+  str_copy(slot->summary, sizeof(slot->summary), res->summary);
+  str_copy(slot->principal, sizeof(slot->principal), res->principal);
+  str_copy(slot->key, sizeof(slot->key), res->key);
+  slot->verified = res->verified;
+  slot->allow_prune_set = res->allow_prune_set;
+  slot->allow_prune = res->allow_prune;
+  slot->repo = res->repo;
+  slot->used = time_now_mono_usec();
+  res->repo = NULL;
+  return slot;
+}
+
+/* ---- clusters ---- */
+
+static struct svc_cluster *cluster_find(struct svc *d, const char *name) {
+  for (size_t i = 0; i < d->n_clusters; i++)
+    if (strcmp(d->clusters[i].name, name) == 0)
+      return &d->clusters[i];
+  return NULL;
+}
+
+static void clusters_free(struct svc *d) {
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    apply_job_free(d->clusters[i].job);
+    kube_client_free(d->clusters[i].client);
+  }
+  free(d->clusters);
+  d->clusters = NULL;
+  d->n_clusters = 0;
+}
+
+static void clusters_setup(struct svc *d) {
+  struct kube_options ko;
+
+  kube_options_init(&ko);
+  ko.request_timeout_usec = d->hc->sync.request_timeout_usec;
+  d->clusters = xcalloc(d->hc->n_clusters + 1, sizeof(*d->clusters));
+  d->n_clusters = d->hc->n_clusters;
+  for (size_t i = 0; i < d->hc->n_clusters; i++) {
+    const struct hostconfig_cluster *h = &d->hc->clusters[i];
+    struct svc_cluster *c = &d->clusters[i];
+    struct log_ctx lc = ctx_cluster(h->name, NULL);
+
+    str_copy(c->name, sizeof(c->name), h->name);
+    str_copy(c->kubeconfig, sizeof(c->kubeconfig), h->kubeconfig);
+    str_copy(c->context, sizeof(c->context), h->context ? h->context : "");
+    str_format(c->inventory, sizeof(c->inventory), "%s/inventory/%s.json", d->hc->state_dir,
+               h->name);
+    str_copy(c->health, sizeof(c->health), "unknown");
+    if (kube_client_new(d->loop, h->name, h->kubeconfig, h->context, &ko, &c->client, NULL,
+                        &c->setup_err) < 0)
+      log_ctx_emit(LOG_ERR, &lc, "cannot use kubeconfig '%s': %s; this cluster is skipped until "
+                                 "the host config is fixed and reloaded",
+                   h->kubeconfig, c->setup_err.msg);
+    c->next_drift = time_now_mono_usec() + jitter(d->hc->sync.drift_interval_usec);
+  }
+}
+
+/* The names of the host's clusters that the Fleet of @repo lists. */
+static size_t fleet_names(const struct svc *d, const struct intent_repo *repo, const char **out) {
+  size_t n = 0;
+  for (size_t i = 0; i < d->n_clusters; i++)
+    if (intent_fleet_cluster_find(repo->fleet, d->clusters[i].name))
+      out[n++] = d->clusters[i].name;
+  return n;
+}
+
+/* ---- ledger records ---- */
+
+static const char *action_name(enum plan_action a) {
+  switch (a) {
+  case PLAN_CREATE:
+    return "create";
+  case PLAN_UPDATE:
+    return "update";
+  case PLAN_DELETE:
+    return "delete";
+  default:
+    return "unchanged";
+  }
+}
+
+static bool writes_planned(const struct plan *p) {
+  return p->count[PLAN_CREATE] || p->count[PLAN_UPDATE] || p->count[PLAN_DELETE];
+}
+
+struct job_ctx {
+  struct svc *d;
+  struct svc_cluster *c;
+};
+
+static int on_planned(void *userdata, struct apply_job *job) {
+  struct job_ctx *jc = userdata;
+  struct svc *d = jc->d;
+  struct svc_cluster *c = jc->c;
+  const struct plan *p = apply_job_plan(job);
+  const struct apply_result *res = apply_job_result(job);
+  const struct svc_repo *r = c->job_repo;
+  struct doc_arena *a;
+  struct ledger_object *objs;
+  struct ledger_apply_intent in;
+  struct err err = ERR_INIT;
+  size_t n = 0;
+  int rc;
+
+  if (!writes_planned(p))
+    return 0; /* nothing will be written: nothing to record */
+  if (!d->ledger) {
+    struct log_ctx lc = ctx_cluster(c->name, r->commit);
+    log_ctx_emit(LOG_ERR, &lc, "the ledger is not open: refusing to write to the cluster");
+    return -EIO;
+  }
+  a = doc_arena_new();
+  objs = xcalloc(p->n + 1, sizeof(*objs));
+  for (size_t i = 0; i < p->n; i++) {
+    const struct plan_item *it = &p->items[i];
+    if (it->action > PLAN_DELETE)
+      continue;
+    objs[n++] = (struct ledger_object){.api_version = it->api_version,
+                                       .kind = it->kind,
+                                       .namespace = it->namespace[0] ? it->namespace : NULL,
+                                       .name = it->name,
+                                       .action = action_name(it->action)};
+  }
+  in = (struct ledger_apply_intent){
+      .cluster = c->name,
+      .repo = d->hc->repo.url,
+      .ref = d->hc->repo.ref,
+      .commit = r->commit,
+      .tree = r->tree,
+      .signer_principal = r->verified ? r->principal : NULL,
+      .signer_key = r->verified ? r->key : NULL,
+      .manifests_digest = res->manifests_digest,
+      .actions = objs,
+      .n_actions = n,
+  };
+  rc = ledger_append(d->ledger, LEDGER_TYPE_APPLY_INTENT, ledger_fields_apply_intent(a, &in),
+                     &c->intent_index, &err);
+  free(objs);
+  doc_arena_free(a);
+  if (rc < 0) {
+    struct log_ctx lc = ctx_cluster(c->name, r->commit);
+    log_ctx_emit(LOG_ERR, &lc, "cannot record the plan in the ledger, so nothing is written: %s",
+                 err.msg);
+    return rc;
+  }
+  c->intent_open = true;
+  return 0;
+}
+
+static void record_result(struct svc *d, struct svc_cluster *c, const struct apply_result *res,
+                          const char *outcome) {
+  struct doc_arena *a = doc_arena_new();
+  struct ledger_object *objs = xcalloc(res->n_objects + 1, sizeof(*objs));
+  struct ledger_object *pruned = xcalloc(res->n_objects + 1, sizeof(*pruned));
+  struct ledger_object *drifted = xcalloc(res->n_objects + 1, sizeof(*drifted));
+  const struct plan *p = apply_job_plan(c->job);
+  struct ledger_apply_result lr;
+  struct err err = ERR_INIT;
+  size_t n = 0, np = 0, nd = 0;
+
+  for (size_t i = 0; i < res->n_objects; i++) {
+    const struct apply_object *o = &res->objects[i];
+    const struct plan_item *it = &p->items[i];
+    const char *oc = o->conflict ? "skipped" : o->r < 0 ? "failed" : o->done ? "ok" : "skipped";
+    if (o->action > PLAN_DELETE || o->action == PLAN_UNCHANGED)
+      continue;
+    objs[n++] = (struct ledger_object){.api_version = o->api_version,
+                                       .kind = o->kind,
+                                       .namespace = o->namespace[0] ? o->namespace : NULL,
+                                       .name = o->name,
+                                       .action = action_name(o->action),
+                                       .outcome = oc,
+                                       .resource_version = o->resource_version,
+                                       .uid = o->uid,
+                                       .error = o->error};
+    if (o->action == PLAN_DELETE)
+      pruned[np++] = (struct ledger_object){.api_version = o->api_version,
+                                            .kind = o->kind,
+                                            .namespace = o->namespace[0] ? o->namespace : NULL,
+                                            .name = o->name,
+                                            .outcome = o->r < 0 ? "failed" : o->done ? "deleted"
+                                                                                      : "skipped",
+                                            .uid = it->uid,
+                                            .error = o->error};
+    if (c->job_kind == SVC_JOB_DRIFT && o->action == PLAN_UPDATE)
+      drifted[nd++] = (struct ledger_object){.api_version = o->api_version,
+                                             .kind = o->kind,
+                                             .namespace = o->namespace[0] ? o->namespace : NULL,
+                                             .name = o->name,
+                                             .action = o->r < 0 ? "reported" : "reapplied",
+                                             .change = "modified",
+                                             .fields = (const char *const *)it->drift,
+                                             .n_fields = it->n_drift};
+    else if (c->job_kind == SVC_JOB_DRIFT && o->action == PLAN_CREATE)
+      drifted[nd++] = (struct ledger_object){.api_version = o->api_version,
+                                             .kind = o->kind,
+                                             .namespace = o->namespace[0] ? o->namespace : NULL,
+                                             .name = o->name,
+                                             .action = o->r < 0 ? "reported" : "reapplied",
+                                             .change = "deleted"};
+  }
+  lr = (struct ledger_apply_result){
+      .intent = c->intent_index,
+      .cluster = c->name,
+      .outcome = outcome,
+      .error = err_isset(&res->err)                     ? res->err.msg
+               : res->health == APPLY_HEALTH_FAILED ||
+                       res->health == APPLY_HEALTH_TIMEOUT ? res->health_message
+               : res->prune_refused                      ? res->prune_refused_why
+                                                         : NULL,
+      .objects = objs,
+      .n_objects = n,
+  };
+  if (ledger_append(d->ledger, LEDGER_TYPE_APPLY_RESULT, ledger_fields_apply_result(a, &lr), NULL,
+                    &err) < 0) {
+    struct log_ctx lc = ctx_cluster(c->name, c->job_repo ? c->job_repo->commit : NULL);
+    log_ctx_emit(LOG_ERR, &lc, "cannot append the result to the ledger: %s", err.msg);
+  }
+  c->intent_open = false;
+  if (nd) {
+    struct ledger_change ch = {c->name, c->job_repo->commit, drifted, nd};
+    err_clear(&err);
+    if (ledger_append(d->ledger, LEDGER_TYPE_DRIFT, ledger_fields_drift(a, &ch), NULL, &err) < 0)
+      log_error("cannot append a drift record to the ledger: %s", err.msg);
+  }
+  if (np) {
+    struct ledger_change ch = {c->name, c->job_repo->commit, pruned, np};
+    err_clear(&err);
+    if (ledger_append(d->ledger, LEDGER_TYPE_PRUNE, ledger_fields_prune(a, &ch), NULL, &err) < 0)
+      log_error("cannot append a prune record to the ledger: %s", err.msg);
+  }
+  free(objs);
+  free(pruned);
+  free(drifted);
+  doc_arena_free(a);
+}
+
+/* ---- jobs ---- */
+
+static struct job_ctx *job_ctxs; /* one per cluster, as the hook userdata */
+
+static int job_start(struct svc *d, struct svc_cluster *c, enum svc_job_kind kind,
+                     struct svc_repo *r) {
+  const struct intent_fleet_cluster *fc = intent_fleet_cluster_find(r->repo->fleet, c->name);
+  struct apply_request req = {0};
+  struct err err = ERR_INIT;
+  size_t idx = (size_t)(c - d->clusters);
+  int rc;
+
+  if (!fc || !c->client)
+    return -ENOENT;
+  job_ctxs[idx] = (struct job_ctx){d, c};
+  req = (struct apply_request){
+      .cluster = c->name,
+      .client = c->client,
+      .repo = r->repo,
+      .fleet_cluster = fc,
+      .istio_api_version = d->hc->istio_api_version,
+      .inventory_path = c->inventory,
+      .prune_budget = d->hc->sync.prune_budget,
+      .prune_allowance = r->allow_prune_set ? r->allow_prune : 0,
+      .health_timeout_usec = d->hc->sync.health_timeout_usec,
+      .planned = on_planned,
+      .userdata = &job_ctxs[idx],
+  };
+  c->job_repo = r;
+  c->job_kind = kind;
+  r->refs++;
+  rc = apply_job_start(&req, &c->job, &err);
+  if (rc < 0) {
+    struct log_ctx lc = ctx_cluster(c->name, r->commit);
+    r->refs--;
+    c->job_repo = NULL;
+    c->job_kind = SVC_JOB_NONE;
+    log_ctx_emit(LOG_ERR, &lc, "cannot start a sync: %s", err.msg);
+    return rc;
+  }
+  c->job_started = time_now_mono_usec();
+  d->dirty = true;
+  return 0;
+}
+
+static bool unreachable(const struct apply_result *res) {
+  return res->outcome == APPLY_OUTCOME_FAILED &&
+         (res->failure == KUBE_FAIL_CONNECT || res->failure == KUBE_FAIL_TIMEOUT ||
+          res->failure == KUBE_FAIL_TRANSPORT);
+}
+
+static void job_finished(struct svc *d, struct svc_cluster *c) {
+  const struct apply_result *res = apply_job_result(c->job);
+  struct svc_repo *r = c->job_repo;
+  struct log_ctx lc = ctx_cluster(c->name, r->commit);
+  const char *outcome = apply_outcome_name(res->outcome);
+  bool healthy = res->health == APPLY_HEALTH_OK || res->health == APPLY_HEALTH_UNKNOWN;
+  bool wrote = res->applied || res->deleted;
+  int fi = fleet_cluster_index(&d->rollout, c->name);
+  char why[600] = "";
+  uint64_t now_real = time_now_real_usec();
+  double secs = (double)(res->finished_usec - res->started_usec) / (double)USEC_PER_SEC;
+
+  if (c->intent_open)
+    record_result(d, c, res, outcome);
+  /* what the operator reads */
+  for (size_t i = 0; i < res->n_objects; i++) {
+    const struct apply_object *o = &res->objects[i];
+    char obj[600];
+    struct log_ctx olc = lc;
+    str_format(obj, sizeof(obj), "%s %s/%s", o->kind, o->namespace, o->name);
+    olc.object = obj;
+    if (o->error)
+      log_ctx_emit(o->conflict ? LOG_WARNING : LOG_ERR, &olc, "%s", o->error);
+    else if (o->done && o->action == PLAN_UPDATE && c->job_kind == SVC_JOB_DRIFT) {
+      const struct plan_item *it = &apply_job_plan(c->job)->items[i];
+      struct buf paths = BUF_INIT;
+      for (size_t k = 0; k < it->n_drift; k++)
+        buf_printf(&paths, "%s%s", k ? ", " : "", it->drift[k]);
+      log_ctx_emit(LOG_NOTICE, &olc, "drift corrected: %s changed out of band",
+                   it->n_drift ? buf_cstr(&paths) : "the object");
+      buf_dispose(&paths);
+    } else if (o->done && o->action == PLAN_CREATE && c->job_kind == SVC_JOB_DRIFT) {
+      log_ctx_emit(LOG_NOTICE, &olc, "drift corrected: re-created after it was deleted out of band");
+    }
+  }
+  if (err_isset(&res->err))
+    str_copy(why, sizeof(why), res->err.msg);
+  else if (!healthy)
+    str_copy(why, sizeof(why), res->health_message);
+  else if (res->prune_refused)
+    str_copy(why, sizeof(why), res->prune_refused_why);
+  else
+    for (size_t i = 0; i < res->n_objects && !why[0]; i++)
+      if (res->objects[i].error)
+        str_format(why, sizeof(why), "%s %s/%s: %s", res->objects[i].kind,
+                   res->objects[i].namespace, res->objects[i].name, res->objects[i].error);
+  if (res->outcome == APPLY_OUTCOME_OK && healthy) {
+    if (wrote || c->job_kind == SVC_JOB_ROLLOUT)
+      log_ctx_emit(LOG_INFO, &lc,
+                   "%s %.12s: %zu created, %zu updated, %zu deleted, %zu unchanged; %s (%.2fs)",
+                   c->job_kind == SVC_JOB_ROLLOUT ? "applied" : "re-applied", r->commit,
+                   res->created, res->updated, res->deleted, res->count[PLAN_UNCHANGED],
+                   apply_health_name(res->health), secs);
+    c->last_success = now_real;
+  } else {
+    log_ctx_emit(LOG_ERR, &lc, "sync of %.12s %s: %s", r->commit,
+                 res->outcome == APPLY_OUTCOME_OK ? "unhealthy" : outcome, why);
+  }
+  c->last_sync = now_real;
+  c->syncs++;
+  if (res->outcome != APPLY_OUTCOME_OK || !healthy)
+    c->failures++;
+  if (wrote) {
+    c->writes++;
+    c->apply_seconds_sum += secs;
+    c->apply_buckets[svc_histogram_bucket(secs)]++;
+  }
+  if (c->job_kind == SVC_JOB_DRIFT)
+    c->drift_corrected += res->updated + res->created;
+  str_copy(c->last_outcome, sizeof(c->last_outcome), healthy ? outcome : "failed");
+  str_copy(c->health, sizeof(c->health), apply_health_name(res->health));
+  str_copy(c->last_error, sizeof(c->last_error), why);
+  str_copy(c->commit, sizeof(c->commit), r->commit);
+  c->objects = res->count[PLAN_CREATE] + res->count[PLAN_UPDATE] + res->count[PLAN_UNCHANGED];
+
+  /* the rollout */
+  if (fi >= 0 && c->job_kind == SVC_JOB_ROLLOUT && strcmp(r->commit, d->rollout.target) == 0) {
+    struct fleet_options fo = {.unreachable_timeout_usec = d->hc->sync.unreachable_timeout_usec};
+    enum fleet_result fr = unreachable(res)                                   ? FLEET_RESULT_UNREACHABLE
+                           : res->outcome == APPLY_OUTCOME_OK && healthy ? FLEET_RESULT_OK
+                                                                           : FLEET_RESULT_FAILED;
+    enum fleet_state before = d->rollout.state;
+    fleet_cluster_finished(&d->rollout, (size_t)fi, fr, why[0] ? why : NULL, &fo, now_real);
+    if (d->rollout.state == FLEET_ROLLOUT_HALTED && before != FLEET_ROLLOUT_HALTED)
+      log_ctx_emit(LOG_ERR, &lc, "rollout of %.12s halted: %s; later waves stay on their "
+                                 "previous commit until a fix is committed or the rollout is "
+                                 "resumed",
+                   d->rollout.target, d->rollout.halt_reason);
+  } else if (fi >= 0 && c->job_kind == SVC_JOB_DRIFT &&
+             d->rollout.clusters[fi].phase == FLEET_BAKING && (wrote || !healthy ||
+                                                                res->outcome != APPLY_OUTCOME_OK)) {
+    fleet_cluster_bake_failed(&d->rollout, (size_t)fi,
+                              wrote ? "drift had to be corrected" : why, now_real);
+  }
+  apply_job_free(c->job);
+  c->job = NULL;
+  c->job_kind = SVC_JOB_NONE;
+  r->refs--;
+  c->job_repo = NULL;
+  c->next_drift = time_now_mono_usec() + jitter(d->hc->sync.drift_interval_usec);
+  d->dirty = true;
+}
+
+/* A stop cut a job short: record it and drop it. */
+static void job_interrupt(struct svc *d, struct svc_cluster *c) {
+  if (c->intent_open && d->ledger) {
+    struct doc_arena *a = doc_arena_new();
+    struct ledger_apply_result lr = {.intent = c->intent_index,
+                                     .cluster = c->name,
+                                     .outcome = "interrupted",
+                                     .error = "egressd stopped before the sync finished"};
+    struct err err = ERR_INIT;
+    if (ledger_append(d->ledger, LEDGER_TYPE_APPLY_RESULT, ledger_fields_apply_result(a, &lr),
+                      NULL, &err) < 0)
+      log_error("cannot record an interrupted sync in the ledger: %s", err.msg);
+    doc_arena_free(a);
+    c->intent_open = false;
+  }
+  apply_job_free(c->job);
+  c->job = NULL;
+  if (c->job_repo)
+    c->job_repo->refs--;
+  c->job_repo = NULL;
+  c->job_kind = SVC_JOB_NONE;
+}
+
+/* ---- the rollout and drift ---- */
+
+static void start_rollout(struct svc *d, struct svc_repo *r) {
+  const char **names = xcalloc(d->n_clusters + 1, sizeof(*names));
+  size_t n = fleet_names(d, r->repo, names);
+  struct log_ctx lc = ctx_cluster(NULL, r->commit);
+
+  fleet_rollout_begin(&d->rollout, r->commit, r->repo->fleet, names, n, time_now_real_usec());
+  for (size_t i = 0; i < d->n_clusters; i++)
+    if (!intent_fleet_cluster_find(r->repo->fleet, d->clusters[i].name))
+      log_ctx_emit(LOG_WARNING, &lc, "cluster %s is in the host config but not in the Fleet of "
+                                     "%.12s; it is left alone",
+                   d->clusters[i].name, r->commit);
+  log_ctx_emit(LOG_NOTICE, &lc, "rolling out %.12s \"%s\"%s%s%s: %zu cluster%s in %zu wave%s",
+               r->commit, r->summary, r->verified ? " (signed by " : "",
+               r->verified ? r->principal : "", r->verified ? ")" : "", n, n == 1 ? "" : "s",
+               d->rollout.n_waves, d->rollout.n_waves == 1 ? "" : "s");
+  free(names);
+  d->dirty = true;
+}
+
+static void drive_rollout(struct svc *d) {
+  uint64_t now = time_now_real_usec();
+  enum fleet_state before = d->rollout.state;
+  unsigned wave_before = d->rollout.wave;
+  size_t ready[64], n;
+  struct svc_repo *r;
+
+  if (d->rollout.state == FLEET_ROLLOUT_IDLE || !d->rollout.target[0])
+    return;
+  fleet_rollout_tick(&d->rollout, now);
+  if (d->rollout.wave != wave_before || d->rollout.state != before) {
+    struct log_ctx lc = ctx_cluster(NULL, d->rollout.target);
+    if (d->rollout.state == FLEET_ROLLOUT_COMPLETE)
+      log_ctx_emit(LOG_NOTICE, &lc, "rollout of %.12s complete", d->rollout.target);
+    else if (d->rollout.wave != wave_before && d->rollout.wave < d->rollout.n_waves)
+      log_ctx_emit(LOG_NOTICE, &lc, "rollout of %.12s: wave %s starts",
+                   d->rollout.target, d->rollout.waves[d->rollout.wave].name);
+    d->dirty = true;
+  }
+  r = repo_find(d, d->rollout.target);
+  if (!r)
+    return; /* loading */
+  n = fleet_rollout_ready(&d->rollout, now, ready, sizeof(ready) / sizeof(ready[0]));
+  for (size_t k = 0; k < n; k++) {
+    struct svc_cluster *c = cluster_find(d, d->rollout.clusters[ready[k]].name);
+    if (!c || c->job)
+      continue;
+    if (!c->client) {
+      struct fleet_options fo = {.unreachable_timeout_usec = d->hc->sync.unreachable_timeout_usec};
+      fleet_cluster_started(&d->rollout, ready[k], now);
+      fleet_cluster_finished(&d->rollout, ready[k], FLEET_RESULT_FAILED, c->setup_err.msg, &fo,
+                             now);
+      continue;
+    }
+    if (job_start(d, c, SVC_JOB_ROLLOUT, r) == 0) {
+      struct log_ctx lc = ctx_cluster(c->name, r->commit);
+      fleet_cluster_started(&d->rollout, ready[k], now);
+      log_ctx_emit(LOG_INFO, &lc, "applying %.12s (wave %s)", r->commit,
+                   d->rollout.waves[d->rollout.clusters[ready[k]].wave].name);
+    }
+  }
+}
+
+static void drive_drift(struct svc *d) {
+  uint64_t now = time_now_mono_usec();
+
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    struct svc_cluster *c = &d->clusters[i];
+    int fi = fleet_cluster_index(&d->rollout, c->name);
+    const char *commit;
+    struct svc_repo *r;
+
+    if (c->job || !c->client || now < c->next_drift || fi < 0)
+      continue;
+    if (d->rollout.clusters[fi].phase == FLEET_PENDING ||
+        d->rollout.clusters[fi].phase == FLEET_APPLYING ||
+        d->rollout.clusters[fi].phase == FLEET_UNREACHABLE) {
+      /* not its turn yet: keep the commit it has, if any */
+      commit = d->rollout.clusters[fi].applied;
+    } else {
+      commit = fleet_cluster_commit(&d->rollout, (size_t)fi);
+    }
+    if (!commit[0])
+      continue;
+    r = repo_find(d, commit);
+    if (!r)
+      continue; /* loading; loads are requested in drive_git */
+    if (job_start(d, c, SVC_JOB_DRIFT, r) < 0)
+      c->next_drift = now + jitter(d->hc->sync.drift_interval_usec); /* not before the next round */
+  }
+}
+
+/* ---- Git ---- */
+
+static void drive_git(struct svc *d) {
+  uint64_t now = time_now_mono_usec();
+
+  if (gitworker_busy(d->git))
+    return;
+  /* a commit some cluster needs but that is not loaded (after a restart) */
+  for (size_t i = 0; i < d->rollout.n_clusters + 1; i++) {
+    const char *commit = i < d->rollout.n_clusters ? fleet_cluster_commit(&d->rollout, i)
+                                                   : d->rollout.target;
+    if (commit[0] && !repo_find(d, commit)) {
+      gitworker_post(d->git, GITWORKER_LOAD, commit, NULL);
+      return;
+    }
+  }
+  if (now >= d->next_poll) {
+    const char *known = d->rejected[0] ? d->rejected : d->target;
+    gitworker_post(d->git, GITWORKER_POLL, known, d->target);
+    d->next_poll = now + jitter(d->hc->repo.interval_usec);
+  }
+}
+
+static void git_result(struct svc *d) {
+  struct gitworker_result res;
+  struct log_ctx lc;
+
+  if (!gitworker_take(d->git, &res))
+    return;
+  lc = ctx_cluster(NULL, res.commit);
+  if (res.kind == GITWORKER_LOAD) {
+    if (res.r < 0) {
+      log_ctx_emit(LOG_ERR, &lc, "cannot load commit %.12s from the local copy: %s", res.commit,
+                   res.err.msg);
+    } else {
+      repo_keep(d, &res);
+      d->dirty = true;
+    }
+    gitworker_result_dispose(&res);
+    return;
+  }
+  d->polls++;
+  if (res.r < 0 && (str_eq(res.stage, "poll") || str_eq(res.stage, "fetch"))) {
+    d->poll_failures++;
+    if (strcmp(d->poll_error, res.err.msg) != 0)
+      log_ctx_emit(LOG_WARNING, &lc, "cannot poll %s: %s; keeping %.12s in force", d->hc->repo.url,
+                   res.err.msg, d->target[0] ? d->target : "nothing (no commit yet)");
+    str_copy(d->poll_error, sizeof(d->poll_error), res.err.msg);
+    d->dirty = true;
+    gitworker_result_dispose(&res);
+    return;
+  }
+  d->poll_error[0] = '\0';
+  d->last_poll = time_now_real_usec();
+  if (res.commit[0])
+    str_copy(d->head, sizeof(d->head), res.commit);
+  if (res.unchanged) {
+    gitworker_result_dispose(&res);
+    d->dirty = true;
+    return;
+  }
+  if (res.r < 0) {
+    char t[1200];
+    d->commits_rejected++;
+    str_copy(d->rejected, sizeof(d->rejected), res.commit);
+    str_copy(d->rejected_stage, sizeof(d->rejected_stage), res.stage ? res.stage : "?");
+    str_copy(d->rejected_error, sizeof(d->rejected_error), res.err.msg);
+    diag_sort(&res.diags);
+    for (size_t i = 0; i < res.diags.n; i++)
+      log_ctx_emit(res.diags.items[i].severity == DIAG_ERROR ? LOG_ERR : LOG_WARNING, &lc, "%s",
+                   diag_format(&res.diags.items[i], t, sizeof(t)));
+    log_ctx_emit(LOG_ERR, &lc, "commit %.12s is not applied (%s failed): %s; %.12s stays in force",
+                 res.commit, res.stage, res.err.msg, d->target[0] ? d->target : "nothing");
+    d->dirty = true;
+    gitworker_result_dispose(&res);
+    return;
+  }
+  {
+    char t[1200];
+    for (size_t i = 0; i < res.diags.n; i++)
+      log_ctx_emit(LOG_WARNING, &lc, "%s", diag_format(&res.diags.items[i], t, sizeof(t)));
+  }
+  d->rejected[0] = '\0';
+  {
+    struct svc_repo *r = repo_keep(d, &res);
+    if (r) {
+      str_copy(d->target, sizeof(d->target), r->commit);
+      start_rollout(d, r);
+    }
+  }
+  gitworker_result_dispose(&res);
+}
+
+/* ---- control socket ---- */
+
+static int control_open(struct svc *d, struct err *err) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  char *path = path_join(d->hc->runtime_dir, SVC_CONTROL_SOCKET);
+  int fd, rc = 0;
+
+  if (strlen(path) >= sizeof(sa.sun_path)) {
+    rc = err_set(err, -ENAMETOOLONG, "control socket path '%s' is too long", path);
+    goto out;
+  }
+  str_copy(sa.sun_path, sizeof(sa.sun_path), path);
+  unlink(path);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    rc = err_set_errno(err, -errno, "cannot create the control socket");
+    goto out;
+  }
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
+      listen(fd, 4) < 0) {
+    rc = err_set_errno(err, -errno, "cannot listen on %s", path);
+    close(fd);
+    goto out;
+  }
+  d->ctlfd = fd;
+out:
+  free(path);
+  return rc;
+}
+
+/* Every operator act on the rollout is a ledger record, written before the
+ * act takes effect: no record, no act. */
+static int record_act(struct svc *d, const char *action, int fd, char *why, size_t why_size) {
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  char actor[64] = "";
+  struct doc_arena *a;
+  struct ledger_rollout_act act;
+  struct err err = ERR_INIT;
+  int rc;
+
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+    str_format(actor, sizeof(actor), "uid %u pid %d", (unsigned)cred.uid, (int)cred.pid);
+  if (!d->ledger) {
+    str_copy(why, why_size, "the ledger is not open");
+    return -EIO;
+  }
+  a = doc_arena_new();
+  act = (struct ledger_rollout_act){action, d->rollout.target, fleet_state_name(d->rollout.state),
+                                    actor[0] ? actor : NULL};
+  rc = ledger_append(d->ledger, LEDGER_TYPE_ROLLOUT, ledger_fields_rollout(a, &act), NULL, &err);
+  doc_arena_free(a);
+  if (rc < 0)
+    str_format(why, why_size, "cannot record it in the ledger: %s", err.msg);
+  else
+    log_notice("rollout of %.12s: %s by %s", d->rollout.target, action,
+               actor[0] ? actor : "an operator");
+  return rc;
+}
+
+static void control_serve(struct svc *d) {
+  int fd = accept4(d->ctlfd, NULL, NULL, SOCK_CLOEXEC);
+  char line[128] = "", reply[700], why[600];
+  struct pollfd p;
+  ssize_t n;
+
+  if (fd < 0)
+    return;
+  p = (struct pollfd){fd, POLLIN, 0};
+  if (poll(&p, 1, 1000) <= 0 || (n = read(fd, line, sizeof(line) - 1)) <= 0) {
+    close(fd);
+    return;
+  }
+  line[n] = '\0';
+  line[strcspn(line, "\r\n")] = '\0';
+  if (str_eq(line, "pause")) {
+    if (d->rollout.state != FLEET_ROLLOUT_RUNNING) {
+      str_format(reply, sizeof(reply), "error: the rollout is %s, not running\n",
+                 fleet_state_name(d->rollout.state));
+    } else if (record_act(d, "pause", fd, why, sizeof(why)) < 0) {
+      str_format(reply, sizeof(reply), "error: not paused: %s\n", why);
+    } else {
+      fleet_rollout_pause(&d->rollout);
+      str_format(reply, sizeof(reply), "ok: rollout of %.12s paused\n", d->rollout.target);
+      d->dirty = true;
+    }
+  } else if (str_eq(line, "resume")) {
+    if (d->rollout.state != FLEET_ROLLOUT_PAUSED && d->rollout.state != FLEET_ROLLOUT_HALTED) {
+      str_format(reply, sizeof(reply), "error: the rollout is %s; only a paused or halted one "
+                                       "resumes\n",
+                 fleet_state_name(d->rollout.state));
+    } else if (record_act(d, "resume", fd, why, sizeof(why)) < 0) {
+      str_format(reply, sizeof(reply), "error: not resumed: %s\n", why);
+    } else {
+      bool halted = d->rollout.state == FLEET_ROLLOUT_HALTED;
+      fleet_rollout_resume(&d->rollout, time_now_real_usec());
+      str_format(reply, sizeof(reply), "ok: rollout of %.12s resumed%s\n", d->rollout.target,
+                 halted ? " (its failed clusters are retried)" : "");
+      d->dirty = true;
+    }
+  } else if (str_eq(line, "reload")) {
+    d->reload_requested = true;
+    str_format(reply, sizeof(reply), "ok: reloading %s\n", d->config_path);
+  } else {
+    str_format(reply, sizeof(reply), "error: unknown command '%.60s' (pause, resume, reload)\n",
+               line);
+  }
+  if (fd_write_all(fd, reply, strlen(reply)) < 0) {
+    /* the client went away */
+  }
+  close(fd);
+}
+
+int svc_control(const char *runtime_dir, const char *command, char *reply, size_t reply_size,
+                struct err *err) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  char *path = path_join(runtime_dir, SVC_CONTROL_SOCKET);
+  char msg[128];
+  struct pollfd p;
+  ssize_t n;
+  int fd, rc = 0;
+
+  reply[0] = '\0';
+  str_copy(sa.sun_path, sizeof(sa.sun_path), path);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    rc = err_set_errno(err, -errno, "cannot reach the daemon at %s (is egressd run running?)",
+                       path);
+    goto out;
+  }
+  str_format(msg, sizeof(msg), "%s\n", command);
+  if (fd_write_all(fd, msg, strlen(msg)) < 0) {
+    rc = err_set_errno(err, -errno, "cannot talk to the daemon at %s", path);
+    goto out;
+  }
+  p = (struct pollfd){fd, POLLIN, 0};
+  if (poll(&p, 1, 10000) <= 0 || (n = read(fd, reply, reply_size - 1)) <= 0) {
+    rc = err_set(err, -ETIMEDOUT, "the daemon at %s did not answer", path);
+    goto out;
+  }
+  reply[n] = '\0';
+  reply[strcspn(reply, "\n")] = '\0';
+  if (!str_has_prefix(reply, "ok"))
+    rc = -EPROTO;
+out:
+  if (fd >= 0)
+    close(fd);
+  free(path);
+  return rc;
+}
+
+/* ---- publishing ---- */
+
+static void publish(struct svc *d, bool force) {
+  uint64_t now = time_now_mono_usec();
+  char line[sizeof(d->status_line)];
+  struct err err = ERR_INIT;
+
+  if (!force && !d->dirty && now < d->next_publish)
+    return;
+  svc_status_line(d, line, sizeof(line));
+  if (strcmp(line, d->status_line) != 0 || now - d->status_sent >= PUBLISH_EVERY_USEC) {
+    str_copy(d->status_line, sizeof(d->status_line), line);
+    notify_sendf("STATUS=%s", line);
+    d->status_sent = now;
+  }
+  if (d->dirty && svc_state_save(d, &err) < 0)
+    log_error("cannot save the daemon state: %s", err.msg);
+  err_clear(&err);
+  if (svc_status_write(d, &err) < 0)
+    log_warning("cannot write the status file: %s", err.msg);
+  err_clear(&err);
+  if (svc_metrics_write(d, &err) < 0)
+    log_warning("cannot write the metrics file: %s", err.msg);
+  d->dirty = false;
+  d->next_publish = now + PUBLISH_EVERY_USEC;
+}
+
+/* ---- start, reload, stop ---- */
+
+static int open_ledger(struct svc *d, struct err *err) {
+  struct ledger_open_opts lo = {.dir = d->hc->ledger_dir, .create = true,
+                                .origin = d->hc->ledger_origin};
+  struct ledger_recovery rec = {0};
+  int rc;
+
+  if ((rc = ledger_key_load(d->hc->ledger_key, &d->key, err)) < 0) {
+    err_prefix(err, "cannot load the ledger signing key (make one with egressd keygen)");
+    return rc;
+  }
+  lo.key = d->key;
+  if ((rc = dir_make_all(d->hc->ledger_dir, 0700, err)) < 0)
+    return rc;
+  if ((rc = ledger_open(&lo, &d->ledger, &rec, err)) < 0)
+    return rc;
+  if (rec.created)
+    log_notice("created the ledger in %s", d->hc->ledger_dir);
+  if (rec.trimmed_bytes)
+    log_warning("ledger: trimmed a torn tail of %llu bytes at offset %llu (beyond the signed "
+                "checkpoint; a write cut short)",
+                (unsigned long long)rec.trimmed_bytes, (unsigned long long)rec.trimmed_offset);
+  for (size_t i = 0; i < rec.n_interrupted; i++) {
+    struct log_ctx lc = ctx_cluster(rec.interrupted[i].cluster, NULL);
+    log_ctx_emit(LOG_WARNING, &lc, "ledger: apply-intent #%llu had no result (egressd stopped "
+                                   "during a sync); recorded as interrupted (#%llu)",
+                 (unsigned long long)rec.interrupted[i].intent,
+                 (unsigned long long)rec.interrupted[i].result);
+  }
+  log_info("ledger %s: %llu records", d->hc->ledger_dir, (unsigned long long)ledger_size(d->ledger));
+  ledger_recovery_dispose(&rec);
+  return 0;
+}
+
+static void reload(struct svc *d) {
+  struct hostconfig *hc = NULL;
+  struct diag_list diags = {0};
+  struct err err = ERR_INIT;
+  bool git_changed;
+
+  notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)time_now_mono_usec());
+  if (hostconfig_load(d->config_path, &hc, &diags, &err) < 0) {
+    char t[1200];
+    diag_sort(&diags);
+    for (size_t i = 0; i < diags.n; i++)
+      log_error("%s", diag_format(&diags.items[i], t, sizeof(t)));
+    if (err_isset(&err))
+      log_error("%s", err.msg);
+    log_error("reload refused: %s is invalid; the running configuration stays", d->config_path);
+    diag_list_dispose(&diags);
+    notify_send("READY=1");
+    return;
+  }
+  git_changed = !str_eq(hc->repo.url, d->hc->repo.url) || !str_eq(hc->repo.ref, d->hc->repo.ref) ||
+                !str_eq(hc->repo.ssh_key, d->hc->repo.ssh_key) ||
+                !str_eq(hc->repo.token_file, d->hc->repo.token_file) ||
+                !str_eq(hc->repo.password_file, d->hc->repo.password_file) ||
+                !str_eq(hc->verify.allowed_signers, d->hc->verify.allowed_signers) ||
+                hc->verify.policy != d->hc->verify.policy;
+  /* the reload is applied between jobs (the caller waits for them) */
+  clusters_free(d);
+  free(job_ctxs);
+  hostconfig_free(d->hc);
+  d->hc = hc;
+  job_ctxs = xcalloc(d->hc->n_clusters + 1, sizeof(*job_ctxs));
+  clusters_setup(d);
+  log_set_max_level(d->hc->log_level);
+  if (git_changed) {
+    struct gitworker *w = NULL;
+    if (gitworker_start(d->hc, &w, &err) == 0) {
+      gitworker_stop(d->git);
+      d->git = w;
+    } else {
+      log_error("cannot restart the Git worker: %s", err.msg);
+    }
+  }
+  d->next_poll = 0;
+  log_notice("reloaded %s: %zu clusters", d->config_path, d->n_clusters);
+  d->dirty = true;
+  notify_send("READY=1");
+}
+
+static bool any_job(const struct svc *d) {
+  for (size_t i = 0; i < d->n_clusters; i++)
+    if (d->clusters[i].job)
+      return true;
+  return false;
+}
+
+static int setup_signals(struct svc *d, struct err *err) {
+  sigset_t mask;
+
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGHUP);
+  if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+    return err_set_errno(err, -errno, "cannot block signals");
+  signal(SIGPIPE, SIG_IGN);
+  d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (d->sigfd < 0)
+    return err_set_errno(err, -errno, "cannot create a signalfd");
+  return 0;
+}
+
+static void read_signals(struct svc *d) {
+  struct signalfd_siginfo si;
+
+  while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    if (si.ssi_signo == SIGHUP) {
+      d->reload_requested = true;
+    } else if (!d->stopping) {
+      d->stopping = true;
+      d->stop_deadline = time_now_mono_usec() + STOP_GRACE_USEC;
+      notify_send("STOPPING=1");
+      log_notice("stopping (signal %u): finishing the syncs in flight", si.ssi_signo);
+    }
+  }
+}
+
+static uint64_t next_deadline(const struct svc *d) {
+  uint64_t now = time_now_mono_usec(), next = now + USEC_PER_SEC;
+
+  if (d->next_poll > now && d->next_poll < next)
+    next = d->next_poll;
+  if (d->watchdog_usec && d->next_watchdog < next)
+    next = d->next_watchdog > now ? d->next_watchdog : now;
+  return next > now ? next - now : 0;
+}
+
+int svc_run(const struct svc_run_options *opts) {
+  struct svc dd = {0}, *d = &dd;
+  struct diag_list diags = {0};
+  struct err err = ERR_INIT;
+  int rc = 1;
+
+  d->opts = opts;
+  d->sigfd = d->ctlfd = -1;
+  d->config_path = xstrdup(opts->config_path ? opts->config_path : HOSTCONFIG_DEFAULT_PATH);
+  d->started = time_now_real_usec();
+  log_open(LOG_TARGET_AUTO, NULL);
+  if (sodium_init() < 0) {
+    log_error("cannot initialise libsodium");
+    goto out;
+  }
+  if (hostconfig_load(d->config_path, &d->hc, &diags, &err) < 0) {
+    char t[1200];
+    diag_sort(&diags);
+    for (size_t i = 0; i < diags.n; i++)
+      log_error("%s", diag_format(&diags.items[i], t, sizeof(t)));
+    if (err_isset(&err))
+      log_error("%s", err.msg);
+    log_error("not starting: the host config %s is invalid", d->config_path);
+    notify_sendf("STATUS=not starting: the host config %s is invalid", d->config_path);
+    goto out;
+  }
+  log_set_max_level(d->hc->log_level);
+  if (dir_make_all(d->hc->state_dir, 0700, &err) < 0 ||
+      dir_make_all(d->hc->runtime_dir, 0755, &err) < 0) {
+    log_error("%s", err.msg);
+    goto out;
+  }
+  if (open_ledger(d, &err) < 0) {
+    char t[1600];
+    log_error("not starting: %s", err_format(&err, t, sizeof(t)));
+    notify_sendf("STATUS=not starting: ledger: %s", err.msg);
+    goto out;
+  }
+  if (svc_state_load(d, &err) < 0) {
+    log_error("not starting: %s", err.msg);
+    goto out;
+  }
+  /* signals first: the threads started below inherit the blocked mask, so
+   * SIGTERM reaches the signalfd and never kills the process from the Git
+   * worker thread */
+  if (setup_signals(d, &err) < 0 || kube_loop_new(&d->loop, &err) < 0 ||
+      gitworker_start(d->hc, &d->git, &err) < 0 || control_open(d, &err) < 0) {
+    log_error("not starting: %s", err.msg);
+    goto out;
+  }
+  job_ctxs = xcalloc(d->hc->n_clusters + 1, sizeof(*job_ctxs));
+  clusters_setup(d);
+  d->watchdog_usec = notify_watchdog_usec();
+  d->next_watchdog = time_now_mono_usec();
+  d->ready = true;
+  d->dirty = true;
+  log_notice("egressd %s running: following %s (%s) every %llus, %zu cluster%s, commits "
+             "verified: %s",
+             EGRESSD_VERSION, d->hc->repo.url, d->hc->repo.ref,
+             (unsigned long long)(d->hc->repo.interval_usec / USEC_PER_SEC), d->n_clusters,
+             d->n_clusters == 1 ? "" : "s", hostconfig_verify_name(d->hc->verify.policy));
+  notify_send("READY=1");
+
+  for (;;) {
+    struct pollfd fds[3] = {{d->sigfd, POLLIN, 0}, {d->ctlfd, POLLIN, 0},
+                            {gitworker_fd(d->git), POLLIN, 0}};
+    uint64_t now;
+
+    read_signals(d);
+    if (d->ctlfd >= 0) {
+      struct pollfd p = {d->ctlfd, POLLIN, 0};
+      while (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+        control_serve(d);
+    }
+    git_result(d);
+    for (size_t i = 0; i < d->n_clusters; i++) {
+      struct svc_cluster *c = &d->clusters[i];
+      if (c->job) {
+        apply_job_tick(c->job, time_now_mono_usec());
+        if (apply_job_finished(c->job))
+          job_finished(d, c);
+      }
+    }
+    now = time_now_mono_usec();
+    if (d->stopping) {
+      if (!any_job(d) || now >= d->stop_deadline)
+        break;
+    } else if (d->reload_requested && !any_job(d) && !gitworker_busy(d->git)) {
+      d->reload_requested = false;
+      reload(d);
+    } else if (!d->reload_requested) {
+      drive_git(d);
+      drive_rollout(d);
+      drive_drift(d);
+    }
+    if (opts->once && d->rollout.target[0] && !any_job(d) &&
+        (d->rollout.state == FLEET_ROLLOUT_COMPLETE || d->rollout.state == FLEET_ROLLOUT_HALTED))
+      break;
+    if (d->watchdog_usec && now >= d->next_watchdog) {
+      notify_send("WATCHDOG=1");
+      d->next_watchdog = now + d->watchdog_usec / 2;
+    }
+    publish(d, false);
+    kube_loop_run_once(d->loop, next_deadline(d), fds, 3);
+  }
+  /* stop: whatever did not finish in the grace time is recorded as interrupted */
+  for (size_t i = 0; i < d->n_clusters; i++)
+    if (d->clusters[i].job)
+      job_interrupt(d, &d->clusters[i]);
+  d->dirty = true;
+  publish(d, true);
+  log_notice("stopped");
+  rc = 0;
+out:
+  diag_list_dispose(&diags);
+  clusters_free(d);
+  free(job_ctxs);
+  job_ctxs = NULL;
+  gitworker_stop(d->git);
+  for (size_t i = 0; i < SVC_REPO_SLOTS; i++)
+    intent_repo_free(d->repos[i].repo);
+  fleet_rollout_dispose(&d->rollout);
+  kube_loop_free(d->loop);
+  ledger_close(d->ledger);
+  ledger_key_free(d->key);
+  if (d->ctlfd >= 0) {
+    char *path = path_join(d->hc->runtime_dir, SVC_CONTROL_SOCKET);
+    close(d->ctlfd);
+    unlink(path);
+    free(path);
+  }
+  if (d->sigfd >= 0)
+    close(d->sigfd);
+  hostconfig_free(d->hc);
+  free(d->config_path);
+  return rc;
+}

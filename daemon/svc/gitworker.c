@@ -1,0 +1,337 @@
+/* The Git worker thread; see gitworker.h. gitsrc forks a child for each
+ * network operation and waits for it, which is why this runs off the main
+ * loop. The main thread must not set SIGCHLD to SIG_IGN (gitsrc reaps its
+ * own child). */
+#include "svc/gitworker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "base/fileset.h"
+#include "base/fileio.h"
+#include "base/mem.h"
+#include "base/str.h"
+#include "base/timeutil.h"
+#include "gitsrc/gitsrc.h"
+#include "render/render.h"
+
+static const char *const yaml_suffixes[] = {".yaml", ".yml", NULL};
+
+struct gitworker {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int efd;
+  bool stop;
+  /* request */
+  enum gitworker_kind req;
+  char known[41], base[41];
+  /* result */
+  bool have_result;
+  struct gitworker_result res;
+  /* options, owned by the worker */
+  struct gitsrc_opts opts;
+  char *url, *ref, *cache, *token_file, *username, *password_file, *ssh_key, *known_hosts;
+  char *allowed_signers;
+  enum gitsrc_verify_policy policy;
+  struct gitsrc *src;
+};
+
+static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
+
+static int ensure_open(struct gitworker *w, struct err *err) {
+  if (w->src)
+    return 0;
+  return gitsrc_open(&w->opts, &w->src, err);
+}
+
+/* Load and fully check the config repo at @oid (also rendering it for every
+ * cluster, as `egressd validate` does). */
+static int load_commit(struct gitworker *w, const struct gitsrc_oid *oid,
+                       struct gitworker_result *res) {
+  struct gitsrc_commit_info info = {0};
+  struct fileset fs;
+  struct intent_load_options lo = {.root_name = "", .known_templates = render_template_names()};
+  const char *allow;
+  int r;
+
+  fileset_init(&fs, NULL);
+  res->stage = "read";
+  if ((r = gitsrc_commit_info(w->src, oid, &info, &res->err)) < 0 ||
+      (r = gitsrc_tree_read(w->src, oid, yaml_suffixes, &fs, &res->err)) < 0)
+    goto out;
+  str_copy(res->commit, sizeof(res->commit), oid->hex);
+  str_copy(res->tree, sizeof(res->tree), info.tree.hex);
+  str_copy(res->summary, sizeof(res->summary), info.summary ? info.summary : "");
+  res->commit_time = info.commit_time;
+  allow = gitsrc_commit_trailer(&info, "Egressd-Allow-Prune");
+  if (allow) {
+    uint64_t n;
+    if (str_to_u64(allow, 1000000, &n) == 0) {
+      res->allow_prune_set = true;
+      res->allow_prune = (unsigned)n;
+    } else {
+      diag_warning(&res->diags, "", 0, 0,
+                   "commit %.12s: trailer Egressd-Allow-Prune: '%s' is not a number; ignored",
+                   oid->hex, allow);
+    }
+  }
+  res->stage = "validate";
+  r = intent_repo_load(&fs, &lo, &res->repo, &res->diags, &res->err);
+  if (r >= 0) {
+    /* what only rendering finds: template overrides, colliding names */
+    for (size_t c = 0; c < res->repo->fleet->n_clusters && r >= 0; c++) {
+      struct render_options ro = {.istio_api_version = "v1beta1",
+                                  .cluster = &res->repo->fleet->clusters[c]};
+      r = render_repo(res->repo, &ro, NULL, NULL, &res->diags, &res->err);
+    }
+    if (r < 0) {
+      intent_repo_free(res->repo);
+      res->repo = NULL;
+    }
+  }
+  if (r < 0 && !err_isset(&res->err))
+    err_set(&res->err, r, "commit %.12s does not validate (%zu problem%s)", oid->hex,
+            res->diags.errors, res->diags.errors == 1 ? "" : "s");
+out:
+  gitsrc_commit_info_dispose(&info);
+  fileset_dispose(&fs);
+  return r;
+}
+
+static void do_poll(struct gitworker *w, struct gitworker_result *res) {
+  struct gitsrc_oid remote, head, base;
+  struct gitsrc_signer signer;
+  bool changed = false;
+  int r;
+
+  res->stage = "poll";
+  if ((r = ensure_open(w, &res->err)) < 0)
+    goto out;
+  r = gitsrc_poll(w->src, &remote, &changed, &res->err);
+  if (r < 0)
+    goto out;
+  if (changed) {
+    res->stage = "fetch";
+    if ((r = gitsrc_fetch(w->src, &head, &res->err)) < 0)
+      goto out;
+  } else if ((r = gitsrc_fetched_head(w->src, &head, &res->err)) < 0) {
+    goto out;
+  }
+  if (w->known[0] && strcmp(w->known, head.hex) == 0) {
+    res->unchanged = true;
+    str_copy(res->commit, sizeof(res->commit), head.hex);
+    goto out;
+  }
+  res->stage = "history";
+  if (w->base[0] && gitsrc_oid_parse(w->base, &base) == 0) {
+    r = gitsrc_check_history(w->src, &base, &head, &res->err);
+    if (r < 0)
+      goto out;
+  }
+  res->stage = "verify";
+  str_copy(res->commit, sizeof(res->commit), head.hex);
+  if (w->policy != GITSRC_VERIFY_NONE) {
+    r = gitsrc_verify_range(w->src, w->policy, w->allowed_signers,
+                            w->base[0] && gitsrc_oid_parse(w->base, &base) == 0 ? &base : NULL,
+                            &head, &signer, &res->err);
+    if (r < 0)
+      goto out;
+    res->verified = true;
+    str_copy(res->principal, sizeof(res->principal), signer.principal);
+    str_copy(res->key, sizeof(res->key), signer.fingerprint);
+  }
+  r = load_commit(w, &head, res);
+out:
+  res->r = r < 0 ? r : 0;
+}
+
+static void do_load(struct gitworker *w, struct gitworker_result *res) {
+  struct gitsrc_oid oid;
+  int r;
+
+  res->stage = "read";
+  if ((r = ensure_open(w, &res->err)) < 0)
+    goto out;
+  if ((r = gitsrc_oid_parse(w->known, &oid)) < 0) {
+    err_set(&res->err, r, "'%s' is not a commit id", w->known);
+    goto out;
+  }
+  r = load_commit(w, &oid, res);
+out:
+  res->r = r < 0 ? r : 0;
+}
+
+static void *worker(void *arg) {
+  struct gitworker *w = arg;
+
+  pthread_mutex_lock(&w->lock);
+  for (;;) {
+    enum gitworker_kind kind;
+    struct gitworker_result res;
+    uint64_t t0;
+    uint64_t one = 1;
+
+    while (!w->stop && (w->req == GITWORKER_NONE || w->have_result))
+      pthread_cond_wait(&w->cond, &w->lock);
+    if (w->stop)
+      break;
+    kind = w->req;
+    pthread_mutex_unlock(&w->lock);
+
+    memset(&res, 0, sizeof(res));
+    res.kind = kind;
+    t0 = time_now_mono_usec();
+    if (kind == GITWORKER_POLL)
+      do_poll(w, &res);
+    else
+      do_load(w, &res);
+    res.took_usec = time_now_mono_usec() - t0;
+
+    pthread_mutex_lock(&w->lock);
+    w->res = res;
+    w->have_result = true;
+    w->req = GITWORKER_NONE;
+    if (write(w->efd, &one, sizeof(one)) < 0) {
+      /* the counter cannot overflow here; nothing else can fail */
+    }
+  }
+  pthread_mutex_unlock(&w->lock);
+  return NULL;
+}
+
+int gitworker_start(const struct hostconfig *hc, struct gitworker **ret, struct err *err) {
+  struct gitworker *w;
+  int r;
+
+  if ((r = gitsrc_global_init(err)) < 0)
+    return r;
+  w = xcalloc(1, sizeof(*w));
+  w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (w->efd < 0) {
+    r = err_set_errno(err, -errno, "cannot create an eventfd");
+    free(w);
+    return r;
+  }
+  w->url = xstrdup(hc->repo.url);
+  w->ref = xstrdup(hc->repo.ref);
+  w->cache = path_join(hc->state_dir, "repo.git");
+  w->token_file = dup_or_null(hc->repo.token_file);
+  w->username = dup_or_null(hc->repo.username);
+  w->password_file = dup_or_null(hc->repo.password_file);
+  w->ssh_key = dup_or_null(hc->repo.ssh_key);
+  w->known_hosts = dup_or_null(hc->repo.known_hosts);
+  w->allowed_signers = dup_or_null(hc->verify.allowed_signers);
+  w->policy = hc->verify.policy == HOSTCONFIG_VERIFY_NONE   ? GITSRC_VERIFY_NONE
+              : hc->verify.policy == HOSTCONFIG_VERIFY_HEAD ? GITSRC_VERIFY_HEAD
+                                                            : GITSRC_VERIFY_ALL;
+  w->opts = (struct gitsrc_opts){
+      .url = w->url,
+      .ref = w->ref,
+      .cache_dir = w->cache,
+      .token_file = w->token_file,
+      .username = w->username,
+      .password_file = w->password_file,
+      .ssh_key = w->ssh_key,
+      .ssh_known_hosts = w->known_hosts,
+      .ssh_insecure_skip_host_key_check = hc->repo.insecure_skip_host_key_check,
+      .allow_rewrite = hc->repo.allow_rewrite,
+      .max_pack_bytes = hc->repo.max_fetch_bytes,
+      .timeout_sec = (unsigned)(hc->repo.timeout_usec / USEC_PER_SEC),
+  };
+  pthread_mutex_init(&w->lock, NULL);
+  pthread_cond_init(&w->cond, NULL);
+  if ((r = pthread_create(&w->thread, NULL, worker, w)) != 0) {
+    r = err_set_errno(err, -r, "cannot start the Git worker thread");
+    gitworker_stop(w);
+    return r;
+  }
+  *ret = w;
+  return 0;
+}
+
+void gitworker_stop(struct gitworker *w) {
+  if (!w)
+    return;
+  if (w->thread) {
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+  }
+  if (w->have_result)
+    gitworker_result_dispose(&w->res);
+  gitsrc_free(w->src);
+  if (w->efd >= 0)
+    close(w->efd);
+  pthread_mutex_destroy(&w->lock);
+  pthread_cond_destroy(&w->cond);
+  free(w->url);
+  free(w->ref);
+  free(w->cache);
+  free(w->token_file);
+  free(w->username);
+  free(w->password_file);
+  free(w->ssh_key);
+  free(w->known_hosts);
+  free(w->allowed_signers);
+  free(w);
+}
+
+int gitworker_fd(const struct gitworker *w) { return w->efd; }
+
+bool gitworker_busy(const struct gitworker *w) {
+  bool busy;
+
+  pthread_mutex_lock((pthread_mutex_t *)(uintptr_t)&w->lock);
+  busy = w->req != GITWORKER_NONE || w->have_result;
+  pthread_mutex_unlock((pthread_mutex_t *)(uintptr_t)&w->lock);
+  return busy;
+}
+
+int gitworker_post(struct gitworker *w, enum gitworker_kind kind, const char *known,
+                   const char *base) {
+  int r = 0;
+
+  pthread_mutex_lock(&w->lock);
+  if (w->req != GITWORKER_NONE || w->have_result) {
+    r = -EBUSY;
+  } else {
+    w->req = kind;
+    str_copy(w->known, sizeof(w->known), known ? known : "");
+    str_copy(w->base, sizeof(w->base), base ? base : "");
+    pthread_cond_signal(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return r;
+}
+
+bool gitworker_take(struct gitworker *w, struct gitworker_result *ret) {
+  uint64_t v;
+  bool got = false;
+
+  pthread_mutex_lock(&w->lock);
+  if (w->have_result) {
+    *ret = w->res;
+    memset(&w->res, 0, sizeof(w->res));
+    w->have_result = false;
+    got = true;
+    if (read(w->efd, &v, sizeof(v)) < 0) {
+      /* EAGAIN: already drained */
+    }
+    pthread_cond_signal(&w->cond);
+  }
+  pthread_mutex_unlock(&w->lock);
+  return got;
+}
+
+void gitworker_result_dispose(struct gitworker_result *res) {
+  diag_list_dispose(&res->diags);
+  intent_repo_free(res->repo);
+  memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,105 @@
+/* Private to daemon/svc/: the daemon's state, shared by daemon.c (the loop),
+ * daemon-state.c (what survives a restart) and daemon-status.c (what it
+ * publishes). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apply/apply.h"
+#include "fleet/fleet.h"
+#include "intent/intent.h"
+#include "kube/kube.h"
+#include "ledger/ledger.h"
+#include "svc/gitworker.h"
+#include "svc/hostconfig.h"
+#include "svc/svc.h"
+
+#define SVC_REPO_SLOTS 8
+#define SVC_HISTOGRAM_BUCKETS 10
+
+/* A loaded commit of the config repo. */
+struct svc_repo {
+  char commit[41], tree[41];
+  char summary[256];
+  char principal[256], key[64];
+  bool verified;
+  bool allow_prune_set;
+  unsigned allow_prune;
+  struct intent_repo *repo;   /* NULL: free slot */
+  unsigned refs;              /* jobs using it */
+  uint64_t used;              /* for eviction */
+};
+
+enum svc_job_kind {
+  SVC_JOB_NONE,
+  SVC_JOB_ROLLOUT,            /* apply the rollout's target */
+  SVC_JOB_DRIFT,              /* re-check (and correct) the commit in force */
+};
+
+struct svc_cluster {
+  char name[64];
+  char kubeconfig[1024], context[256];
+  char inventory[1024];
+  struct kube_client *client;
+  struct err setup_err;       /* the kubeconfig could not be used */
+  struct apply_job *job;
+  enum svc_job_kind job_kind;
+  struct svc_repo *job_repo;
+  bool intent_open;
+  uint64_t intent_index;
+  uint64_t job_started;       /* mono */
+  uint64_t next_drift;        /* mono */
+  /* what status and metrics report */
+  uint64_t last_sync;         /* real */
+  uint64_t last_success;      /* real */
+  char last_outcome[16];
+  char health[24];
+  char last_error[600];
+  char commit[41];            /* last commit a sync completed with */
+  size_t objects;
+  unsigned long syncs, failures, drift_corrected, writes;
+  double apply_seconds_sum;
+  unsigned long apply_buckets[SVC_HISTOGRAM_BUCKETS + 1];
+};
+
+struct svc {
+  const struct svc_run_options *opts;
+  char *config_path;
+  struct hostconfig *hc;
+  struct ledger *ledger;
+  struct ledger_key *key;
+  struct kube_loop *loop;
+  struct gitworker *git;
+  struct svc_cluster *clusters;
+  size_t n_clusters;
+  struct svc_repo repos[SVC_REPO_SLOTS];
+  /* the commit in force (last good): verified, valid */
+  char target[41];
+  struct fleet_rollout rollout;
+  /* the last commit that was refused, and why */
+  char rejected[41];
+  char rejected_stage[16];
+  char rejected_error[1024];
+  /* following the repo */
+  uint64_t last_poll;         /* real, of the last successful poll */
+  char poll_error[1024];
+  char head[41];              /* last head the remote had */
+  /* loop */
+  int sigfd, ctlfd;
+  bool stopping, reload_requested, ready;
+  uint64_t started, next_poll, next_watchdog, watchdog_usec, next_publish, stop_deadline;
+  char status_line[600];
+  uint64_t status_sent;
+  bool dirty;
+  unsigned long polls, poll_failures, commits_rejected;
+};
+
+/* daemon-state.c */
+int svc_state_load(struct svc *d, struct err *err);
+int svc_state_save(struct svc *d, struct err *err);
+
+/* daemon-status.c */
+void svc_status_line(const struct svc *d, char *buf, size_t size);
+int svc_status_write(const struct svc *d, struct err *err);
+int svc_metrics_write(const struct svc *d, struct err *err);

@@ -1,0 +1,201 @@
+"""egressd run as systemd runs it (NOTIFY_SOCKET bound by the test): READY,
+STATUS before and after a new commit, watchdog pings, reload with a good and
+a bad host config, a commit that fails verification or validation leaving
+the previous one in force, drift corrected, a clean stop on SIGTERM with a
+ledger that verifies, and nothing secret in what the daemon publishes."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import daemonlib
+import kubelib
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.d = daemonlib.Daemon()
+        self.addCleanup(self.d.close)
+
+    def test_ready_status_new_commit_and_clean_stop(self):
+        d = self.d
+        first = d.run(["git", "-C", d.repo, "rev-parse", "HEAD"]).stdout.strip()
+        d.start()
+        ready = d.wait_notify("READY=1")
+        # READY comes once the loop runs, before any cluster is touched
+        self.assertFalse(any("STATUS=in sync" in n[1] for n in d.notifications()[:ready]))
+        line = d.wait_status(r"^in sync: 3/3 clusters at %s \(verified: alice@example.com\), 0 drift "
+                             r"corrected, checked \d+\w* ago$" % first[:7])
+        self.assertIn(first[:7], line)
+        st = d.status()
+        self.assertEqual(st["target"]["commit"], first)
+        self.assertEqual(st["target"]["signer"], "alice@example.com")
+        self.assertEqual(sorted(c["phase"] for c in st["clusters"]), ["done"] * 3)
+        self.assertEqual(sorted(c["health"] for c in st["clusters"]), ["healthy"] * 3)
+
+        # a new commit: one more intent
+        second = d.commit("allow example.org", files={"intents/extra.yaml": (
+            "apiVersion: egressd.io/v1\nkind: EgressIntent\n"
+            "metadata: {name: extra, namespace: smm-demo}\n"
+            "spec: {gateway: egress-demo, hosts: [www.example.org], ports: [{number: 80, protocol: HTTP}]}\n")})
+        d.wait_status(r"^rolling out %s" % second[:7], timeout=20)
+        d.wait_status(r"^in sync: 3/3 clusters at %s" % second[:7], timeout=60)
+        st, body = d.sim.request("GET", "/apis/networking.istio.io/v1/namespaces/smm-demo/virtualservices/"
+                                        "extra-www.example.org", cluster="prod-us")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["metadata"]["annotations"]["egressd.io/source"], "intents/extra.yaml")
+
+        # stop: STOPPING, exit 0, the ledger verifies and holds what was done
+        self.assertEqual(d.stop(signal.SIGTERM), 0, d.logs())
+        self.assertTrue(any(n[1] == "STOPPING=1" for n in d.notifications()))
+        p = subprocess.run([kubelib.egressd_binary(), "ledger", "verify", "--dir",
+                            os.path.join(d.state, "ledger"), "--pubkey", d.ledger_key + ".pub"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        records = d.ledger()
+        intents = [r for r in records if r["type"] == "apply-intent"]
+        results = [r for r in records if r["type"] == "apply-result"]
+        self.assertEqual({r["commit"] for r in intents}, {first, second})
+        self.assertEqual(len(intents), len(results))
+        self.assertTrue(all(r["outcome"] == "ok" for r in results))
+        for r in intents:
+            self.assertEqual(r["signer"]["principal"], "alice@example.com")
+            self.assertRegex(r["manifests_digest"], r"^sha256:[0-9a-f]{64}$")
+        with open(d.metrics) as f:
+            metrics = f.read()
+        self.assertIn('egressd_target_info{commit="%s"} 1' % second, metrics)
+        self.assertRegex(metrics, r'egressd_syncs_total\{cluster="prod-eu"\} [1-9]')
+        self.assertIn("egressd_ledger_records %d" % len(records), metrics)
+
+    def test_watchdog_pings_at_half_the_interval(self):
+        d = self.d
+        d.start(watchdog_usec=1000000)
+        d.wait_notify("READY=1")
+        time.sleep(3.2)
+        pings = [t for t, m in d.notifications() if m == "WATCHDOG=1"]
+        self.assertGreaterEqual(len(pings), 4, pings)
+        # at half the interval (0.5 s), not at the interval: the median gap tells,
+        # whatever a loaded machine does to a single one
+        gaps = sorted(b - a for a, b in zip(pings, pings[1:]))
+        self.assertLess(gaps[len(gaps) // 2], 0.75, gaps)
+
+    def test_reload_good_and_bad_config(self):
+        d = self.d
+        d.start()
+        d.wait_notify("READY=1")
+        d.wait_status(r"^in sync: 3/3")
+        # a good config: the poll interval changes
+        with open(d.config) as f:
+            good = f.read()
+        with open(d.config, "w") as f:
+            f.write(good.replace("interval: 1s", "interval: 2s"))
+        mark = len(d.notifications())
+        d.kill(signal.SIGHUP)
+        i = d.wait_notify("RELOADING=1", since=mark)
+        self.assertRegex(d.notifications()[i][1], r"^RELOADING=1\nMONOTONIC_USEC=\d+$")
+        d.wait_notify("READY=1", since=i)
+        self.assertRegex(d.logs(), r"reloaded %s: 3 clusters" % re.escape(d.config))
+        # a bad one: refused, the running configuration stays
+        with open(d.config, "w") as f:
+            f.write(good.replace("interval: 1s", "intervall: 2s"))
+        mark = len(d.notifications())
+        d.kill(signal.SIGHUP)
+        i = d.wait_notify("RELOADING=1", since=mark)
+        d.wait_notify("READY=1", since=i)
+        self.assertIn("unknown field 'intervall' in repository; did you mean 'interval'?", d.logs())
+        self.assertIn("reload refused: %s is invalid; the running configuration stays" % d.config, d.logs())
+        self.assertIsNone(d.proc.poll())
+        # still following the repo with the old settings
+        third = d.commit("an empty change")
+        d.wait_status(r"at %s" % third[:7], timeout=30)
+
+    def test_bad_commits_leave_the_last_good_one_in_force(self):
+        d = self.d
+        good = d.run(["git", "-C", d.repo, "rev-parse", "HEAD"]).stdout.strip()
+        d.start()
+        d.wait_status(r"^in sync: 3/3 clusters at %s" % good[:7])
+        # signed by someone who is not allowed
+        bad = d.commit("mallory was here", key="mallory")
+        line = d.wait_status(r"rejected %s \(verify\)" % bad[:7])
+        self.assertIn("in sync: 3/3 clusters at %s" % good[:7], line)
+        self.assertIn("commit %.12s is not applied (verify failed)" % bad, d.logs())
+        # a valid signature but an invalid repo: the problems with their positions
+        d.run(["git", "-C", d.repo, "reset", "-q", "--hard", good])
+        broken = d.commit("a typo", files={"intents/typo.yaml": (
+            "apiVersion: egressd.io/v1\nkind: EgressIntent\n"
+            "metadata: {name: typo, namespace: smm-demo}\n"
+            "spec:\n  gateway: egress-demo\n  hosts: [typo.example.com]\n"
+            "  ports: [{number: 80, protocol: HTTP, sni_hosts: [x]}]\n")})
+        d.wait_status(r"rejected %s \(validate\)" % broken[:7])
+        self.assertIn("intents/typo.yaml:7:40: error: unknown field 'sni_hosts' in spec.ports[0]", d.logs())
+        st = d.status()
+        self.assertEqual(st["target"]["commit"], good)
+        self.assertEqual(st["rejected"]["commit"], broken)
+        # nothing of the rejected commits reached a cluster
+        for c in d.clusters:
+            st, _ = d.sim.request("GET", "/apis/networking.istio.io/v1/namespaces/smm-demo/serviceentries/typo",
+                                  cluster=c)
+            self.assertEqual(st, 404)
+        self.assertFalse(any(r.get("commit") in (bad, broken) for r in d.ledger()))
+
+    def test_drift_is_corrected_and_recorded(self):
+        d = self.d
+        d.start()
+        d.wait_status(r"^in sync: 3/3")
+        path = "/apis/networking.istio.io/v1/namespaces/payments/virtualservices/stripe-api.stripe.com"
+        st, vs = d.sim.request("GET", path, cluster="canary")
+        self.assertEqual(st, 200)
+        st, _ = d.sim.request("PATCH", path + "?fieldManager=kubectl-edit",
+                              {"spec": {"hosts": ["api.evil.example"]}}, cluster="canary",
+                              ctype="application/merge-patch+json")
+        self.assertEqual(st, 200)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            st, vs = d.sim.request("GET", path, cluster="canary")
+            if vs["spec"]["hosts"] == ["api.stripe.com"]:
+                break
+            time.sleep(0.3)
+        self.assertEqual(vs["spec"]["hosts"], ["api.stripe.com"])
+        d.wait_status(r"1 drift corrected")
+        self.assertRegex(d.logs(), r"cluster canary: VirtualService payments/stripe-api.stripe.com: drift "
+                                   r"corrected: spec.hosts\[0\] changed out of band")
+        drift = [r for r in d.ledger() if r["type"] == "drift"]
+        self.assertEqual(len(drift), 1)
+        self.assertEqual(drift[0]["cluster"], "canary")
+        self.assertEqual(drift[0]["objects"][0]["fields"], ["spec.hosts[0]"])
+        self.assertEqual(drift[0]["objects"][0]["action"], "reapplied")
+
+    def test_nothing_secret_is_published(self):
+        d = self.d
+        d.start()
+        d.wait_status(r"^in sync: 3/3")
+        d.stop()
+        secrets = [d.sim.token(c) for c in d.clusters]
+        with open(d.ledger_key) as f:
+            key_body = "".join(l for l in f.read().splitlines() if "PRIVATE KEY" not in l)
+        published = [os.path.join(d.runtime, "status.json"), d.metrics,
+                     os.path.join(d.state, "ledger", "ledger.jsonl"), os.path.join(d.state, "state.json"),
+                     d.log_path]
+        for p in published:
+            with open(p) as f:
+                text = f.read()
+            for s in secrets:
+                self.assertNotIn(s, text, p)
+            self.assertNotIn(key_body[:40], text, p)
+
+    def test_bad_host_config_refuses_to_start(self):
+        d = self.d
+        with open(d.config, "a") as f:
+            f.write("sync:\n  pruneBudget: lots\n")
+        d.start()
+        self.assertEqual(d.proc.wait(20), 1)
+        self.assertIn("not starting: the host config %s is invalid" % d.config, d.logs())
+        self.assertRegex(d.logs(), r"egressd.yaml:\d+:\d+: error: duplicate key 'sync'")
+        self.assertFalse(any("READY=1" in n[1] for n in d.notifications()))
+
+
+if __name__ == "__main__":
+    unittest.main()
