@@ -51,6 +51,9 @@ struct common {
   uint64_t request_timeout_usec;
   uint64_t connect_timeout_usec;
   unsigned attempts;
+  /* writes by hand are not the daemon's: they carry their own field manager
+   * so managedFields tell them apart, and they are not in the ledger */
+  const char *field_manager;
 };
 
 enum {
@@ -234,6 +237,8 @@ static void kube_opts(const struct common *co, struct kube_options *o) {
     o->connect_timeout_usec = co->connect_timeout_usec;
   if (co->attempts)
     o->max_attempts = co->attempts;
+  if (co->field_manager)
+    o->field_manager = co->field_manager;
 }
 
 static uint64_t command_timeout(const struct common *co) {
@@ -1043,8 +1048,9 @@ static void apply_usage(FILE *f) {
   fprintf(f,
           "usage: egressd clusters apply [options] -f FILE [--dry-run] [--force]\n\n"
           "Server-side apply every object of FILE (YAML or JSON, several documents allowed)\n"
-          "as field manager egressd, with fieldValidation=Strict, as the daemon applies.\n"
-          "For repairs and experiments; the daemon keeps what the config repo says.\n\n"
+          "with fieldValidation=Strict, as the daemon applies, but as field manager\n"
+          "egressd-cli and without a ledger record. For repairs and experiments; the daemon\n"
+          "keeps what the config repo says.\n\n"
           "%s  -f, --filename FILE     the objects ('-' for standard input)\n"
           "  -n, --namespace NS      namespace for objects without one (default: the context's)\n"
           "  --dry-run               dryRun=All: the server checks, nothing is stored\n"
@@ -1060,7 +1066,7 @@ static int cmd_apply(int argc, char **argv) {
                                        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
                                        {"force", no_argument, NULL, OPT_FORCE},
                                        {NULL, 0, NULL, 0}};
-  struct common co = {.output = "text"};
+  struct common co = {.output = "text", .field_manager = "egressd-cli"};
   const char *file = NULL, *ns = NULL;
   unsigned flags = 0;
   struct one o;

@@ -95,7 +95,8 @@ void fleet_rollout_begin(struct fleet_rollout *r, const char *target,
   }
   free(old);
   str_copy(r->target, sizeof(r->target), target);
-  r->state = FLEET_ROLLOUT_RUNNING;
+  /* an operator's pause holds for the next commit too, until resumed */
+  r->state = r->state == FLEET_ROLLOUT_PAUSED ? FLEET_ROLLOUT_PAUSED : FLEET_ROLLOUT_RUNNING;
   r->wave = 0;
   r->started = now;
   r->halt_reason[0] = '\0';
@@ -155,16 +156,20 @@ size_t fleet_rollout_ready(const struct fleet_rollout *r, uint64_t now, size_t *
   if (r->state != FLEET_ROLLOUT_RUNNING || r->wave >= r->n_waves)
     return 0;
   w = &r->waves[r->wave];
-  busy = count_in_wave(r, r->wave, FLEET_APPLYING);
+  /* a cluster is in progress until it is done: applying, retrying or baking */
+  busy = count_in_wave(r, r->wave, FLEET_APPLYING) + count_in_wave(r, r->wave, FLEET_BAKING) +
+         count_in_wave(r, r->wave, FLEET_UNREACHABLE);
   for (size_t i = 0; i < r->n_clusters && n < max; i++) {
     const struct fleet_cluster *c = &r->clusters[i];
     if (c->wave != r->wave)
       continue;
-    if (busy >= w->max_parallel)
-      break;
-    if (c->phase == FLEET_PENDING || (c->phase == FLEET_UNREACHABLE && now >= c->retry_at)) {
+    if (c->phase == FLEET_PENDING) {
+      if (busy >= w->max_parallel)
+        break;
       ret[n++] = i;
       busy++;
+    } else if (c->phase == FLEET_UNREACHABLE && now >= c->retry_at) {
+      ret[n++] = i; /* already counted as in progress */
     }
   }
   return n;

@@ -15,13 +15,15 @@
  *
  * Wave k+1 starts only when every cluster of wave k is done: it applied the
  * commit, reported healthy, and baked for the wave's bake time without drift
- * or failure. More failures in a wave than its budget halt the rollout: no
+ * or failure. Within a wave at most maxParallel clusters are in progress
+ * (applying, retrying or baking), so with maxParallel 1 a cluster has baked
+ * before the next one is touched. More failures in a wave than its budget halt the rollout: no
  * cluster starts any more, the clusters not yet reached stay on their
  * previous commit (and keep being corrected at it by the daemon). A later
  * commit starts a new rollout from wave 1 (fix forward). An unreachable
  * cluster is retried with backoff and counts as failed after the
- * unreachable timeout. Pause stops new starts; resume continues and retries
- * the failed clusters of a halted rollout.
+ * unreachable timeout. Pause stops new starts (and holds for a new commit
+ * too); resume continues and retries the failed clusters of a halted rollout.
  *
  * Times are wall-clock microseconds (they are persisted across restarts).
  * When you change a transition, also touch docs/rollout.md and
@@ -112,8 +114,8 @@ void fleet_rollout_begin(struct fleet_rollout *r, const char *target,
 void fleet_rollout_tick(struct fleet_rollout *r, uint64_t now);
 
 /* Clusters to start applying the target now (indexes into r->clusters, at
- * most @max): pending clusters of the current wave within its parallelism,
- * and unreachable ones whose retry is due. */
+ * most @max): pending clusters of the current wave while fewer than
+ * maxParallel are in progress, and unreachable ones whose retry is due. */
 size_t fleet_rollout_ready(const struct fleet_rollout *r, uint64_t now, size_t *ret, size_t max);
 
 void fleet_cluster_started(struct fleet_rollout *r, size_t i, uint64_t now);

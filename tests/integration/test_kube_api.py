@@ -169,7 +169,7 @@ class WriteTest(unittest.TestCase):
         return egressd("clusters", *args[:1], "--kubeconfig", self.sim.kubeconfig("east"), "--name", "east",
                        *args[1:], check=check)
 
-    def test_server_side_apply_as_egressd(self):
+    def test_server_side_apply_as_egressd_cli(self):
         sim = self.sim
         vs = kubelib.virtual_service("reviews", "demo", ["reviews.example.com"])
         f = self.file("vs.json", [vs])
@@ -183,15 +183,16 @@ class WriteTest(unittest.TestCase):
         self.assertEqual(r.stdout, "virtualservices.networking.istio.io/reviews applied\n")
         patches = [e for e in sim.requests() if e["method"] == "PATCH"]
         self.assertEqual(len(patches), 3)
-        self.assertEqual(query(patches[0]), {"fieldManager": "egressd", "force": "false",
+        self.assertEqual(query(patches[0]), {"fieldManager": "egressd-cli", "force": "false",
                                              "fieldValidation": "Strict", "dryRun": "All"})
-        self.assertEqual(query(patches[1]), {"fieldManager": "egressd", "force": "false",
+        self.assertEqual(query(patches[1]), {"fieldManager": "egressd-cli", "force": "false",
                                              "fieldValidation": "Strict"})
         self.assertEqual([p["status"] for p in patches], [201, 201, 200])
         self.assertTrue(all(p["request_content_type"] == "application/apply-patch+yaml" for p in patches))
         self.assertEqual(json.loads(patches[1]["body"]), vs)
         st, live = sim.request("GET", "/apis/networking.istio.io/v1/namespaces/demo/virtualservices/reviews")
-        self.assertEqual([m["manager"] for m in live["metadata"]["managedFields"]], ["egressd"])
+        # by hand, not the daemon: its own field manager
+        self.assertEqual([m["manager"] for m in live["metadata"]["managedFields"]], ["egressd-cli"])
 
         # another manager takes spec.hosts: a conflict, named, until --force
         other = kubelib.virtual_service("reviews", "demo", ["other.example.com"])

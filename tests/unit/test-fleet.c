@@ -77,12 +77,15 @@ START_TEST(test_fleet_waves_in_order_with_bake_and_parallelism) {
   ck_assert_str_eq(r.clusters[idx[0]].name, "eu-1");
   fleet_cluster_started(&r, idx[0], t + 65 * S);
   fleet_cluster_finished(&r, idx[0], FLEET_RESULT_OK, NULL, &o, t + 70 * S);
-  n = ready(&r, t + 71 * S, idx);
-  ck_assert_uint_eq(n, 1); /* eu-2 may start while eu-1 bakes: parallelism counts applies */
+  /* maxParallel 1: eu-2 waits until eu-1 has baked its 300 s */
+  ck_assert_uint_eq(ready(&r, t + 369 * S, idx), 0);
+  n = ready(&r, t + 370 * S, idx);
+  ck_assert_uint_eq(n, 1);
   ck_assert_str_eq(r.clusters[idx[0]].name, "eu-2");
-  fleet_cluster_started(&r, idx[0], t + 71 * S);
-  fleet_cluster_finished(&r, idx[0], FLEET_RESULT_OK, NULL, &o, t + 80 * S);
-  ck_assert_uint_eq(ready(&r, t + 369 * S, idx), 0); /* eu-2 bakes until t+380 */
+  fleet_cluster_started(&r, idx[0], t + 370 * S);
+  fleet_cluster_finished(&r, idx[0], FLEET_RESULT_OK, NULL, &o, t + 380 * S);
+  ck_assert_uint_eq(ready(&r, t + 679 * S, idx), 0); /* eu-2 bakes until t+680 */
+  t += 300 * S; /* the rest of the test as before, shifted */
   n = ready(&r, t + 380 * S, idx);
   /* wave 3: two at once */
   ck_assert_uint_eq(n, 2);
@@ -181,6 +184,10 @@ START_TEST(test_fleet_pause_resume_and_bake_failure) {
 
   fleet_rollout_begin(&r, "1111111111111111111111111111111111111111", repo->fleet, names, 6, 0);
   fleet_rollout_pause(&r);
+  ck_assert_uint_eq(ready(&r, 0, idx), 0);
+  /* a new commit while paused stays paused */
+  fleet_rollout_begin(&r, "3333333333333333333333333333333333333333", repo->fleet, names, 6, 0);
+  ck_assert_int_eq(r.state, FLEET_ROLLOUT_PAUSED);
   ck_assert_uint_eq(ready(&r, 0, idx), 0);
   fleet_rollout_resume(&r, 0);
   ck_assert_uint_eq(ready(&r, 0, idx), 1);
