@@ -15,7 +15,9 @@
 #include "base/str.h"
 #include "base/timeutil.h"
 #include "cli/cli.h"
+#include "doc/doc.h"
 #include "gitsrc/gitsrc.h"
+#include "svc/svc.h"
 
 static const char *const yaml_suffixes[] = {".yaml", ".yml", NULL};
 
@@ -28,6 +30,8 @@ void cli_reconcile_usage_options(FILE *f) {
           "  --repo DIR         the config repo checked out in DIR\n"
           "  --rev REV          the config repo at commit REV of the Git repository\n"
           "                     --git-dir (default: the daemon's copy, <state.dir>/repo.git)\n"
+          "                     Without --repo and --rev: the commit the daemon has in force\n"
+          "                     (verified, valid; from <state.dir>/state.json)\n"
           "  --git-dir DIR      the Git repository for --rev\n"
           "  --istio-api V      render networking.istio.io version V instead of the one each\n"
           "                     cluster serves (v1, v1beta1, v1alpha3)\n"
@@ -101,6 +105,34 @@ out:
   return r;
 }
 
+/* The commit the daemon has in force, from its state.json: verified and
+ * valid, unlike whatever was last fetched. */
+static int daemon_target(const struct hostconfig *hc, char *out, size_t size, struct err *err) {
+  char *path = path_join(hc->state_dir, SVC_STATE_FILE);
+  struct buf b = BUF_INIT;
+  struct doc_arena *a = doc_arena_new();
+  struct doc_node *root;
+  const char *t;
+  int r;
+
+  if ((r = file_read_all(path, 16u << 20, &b, err)) < 0 ||
+      (r = doc_parse_one(a, path, buf_cstr(&b), b.len, NULL, &root, err)) < 0)
+    goto out;
+  t = doc_map_str(root, "target");
+  if (str_is_empty(t)) {
+    r = err_set(err, -ENOENT, "the daemon has no commit in force yet (%s names none)", path);
+    goto out;
+  }
+  str_copy(out, size, t);
+out:
+  if (r == -ENOENT && !err_isset(err))
+    err_set(err, r, "%s does not exist", path);
+  free(path);
+  buf_dispose(&b);
+  doc_arena_free(a);
+  return r;
+}
+
 int cli_reconcile_open(struct cli_reconcile *rc, const struct cli_reconcile_opts *o,
                        const char *cmd) {
   struct diag_list diags = {0};
@@ -134,11 +166,21 @@ int cli_reconcile_open(struct cli_reconcile *rc, const struct cli_reconcile_opts
     str_format(rc->source, sizeof(rc->source), "%s", o->repo_dir);
   } else {
     char *git_dir = o->git_dir ? xstrdup(o->git_dir) : path_join(rc->hc->state_dir, "repo.git");
-    r = load_rev(rc, git_dir, o->rev ? o->rev : GITSRC_FETCH_REF, &diags, &err);
-    if (r < 0 && !o->rev && !o->git_dir && err.code == -ENOENT)
-      err_prefix(&err, "no --repo or --rev given, and the daemon's copy of the config repo "
-                       "(%s) cannot be read; pass --repo DIR or run egressd fetch",
-                 git_dir);
+    char target[41] = "";
+    const char *rev = o->rev;
+    r = 0;
+    if (!rev) {
+      r = daemon_target(rc->hc, target, sizeof(target), &err);
+      if (r < 0)
+        err_prefix(&err, "no --repo or --rev given, and the daemon's commit in force cannot be "
+                         "read; pass --repo DIR, or --rev REV (with --git-dir, or after egressd "
+                         "fetch)");
+      rev = target;
+    }
+    if (r == 0)
+      r = load_rev(rc, git_dir, rev, &diags, &err);
+    if (r == 0 && !o->rev)
+      str_format(rc->source, sizeof(rc->source), "commit %.12s, in force", target);
     free(git_dir);
   }
   if (r < 0) {
@@ -179,17 +221,15 @@ int cli_reconcile_open(struct cli_reconcile *rc, const struct cli_reconcile_opts
     c->fleet_cluster = fc;
     c->inventory = xasprintf("%s/inventory/%s.json", rc->hc->state_dir, hcl->name);
     if (kube_client_new(rc->loop, hcl->name, hcl->kubeconfig, hcl->context, &kopts, &c->client,
-                        NULL, &cerr) < 0) {
-      c->setup_err = cerr;
-      err_prefix(&c->setup_err, "cluster %s", hcl->name);
-    }
+                        NULL, &cerr) < 0)
+      c->setup_err = cerr; /* the message names the cluster */
   }
   if (o->cluster && !rc->n_clusters) {
     fprintf(stderr, "egressd %s: no cluster '%s' in both the host config and the Fleet\n", cmd,
             o->cluster);
     return CLI_EXIT_USAGE;
   }
-  rc->istio_api = o->istio_api;
+  rc->istio_api = o->istio_api ? o->istio_api : rc->hc->istio_api_version;
   return CLI_EXIT_OK;
 }
 

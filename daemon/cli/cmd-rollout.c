@@ -81,16 +81,23 @@ int cmd_rollout(int argc, char **argv) {
   if (optind + 1 != argc)
     return cli_usage_error("rollout", "expected one of status, pause, resume");
   verb = argv[optind];
+  if (!str_eq(verb, "status") && !str_eq(verb, "pause") && !str_eq(verb, "resume"))
+    return cli_usage_error("rollout", "unknown action '%s'; use status, pause or resume", verb);
   if ((rc = cli_status_load(&st, config, runtime, "rollout")) != 0)
     return rc;
   if (str_eq(verb, "status")) {
+    if (!st.running)
+      printf("egressd is not running; as it last published:\n");
     print_status(&st);
     cli_status_dispose(&st);
     return CLI_EXIT_OK;
   }
-  if (!str_eq(verb, "pause") && !str_eq(verb, "resume")) {
+  if (!st.running) {
+    fprintf(stderr, "egressd rollout: the daemon is not running (its status file in %s is from a "
+                    "process that has exited); start it with systemctl start egressd\n",
+            st.runtime_dir);
     cli_status_dispose(&st);
-    return cli_usage_error("rollout", "unknown action '%s'; use status, pause or resume", verb);
+    return CLI_EXIT_FAIL;
   }
   rc = svc_control(st.runtime_dir, verb, reply, sizeof(reply), &err);
   cli_status_dispose(&st);

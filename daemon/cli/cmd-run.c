@@ -7,10 +7,10 @@
 #include "svc/svc.h"
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: egressd run [--config FILE]\n\n"
+  fprintf(f, "usage: egressd run [--config FILE] [--once]\n\n"
              "Run the daemon: follow the config repo, verify each new commit, roll it out wave\n"
              "by wave, keep every cluster in sync, and record every change in the signed ledger.\n"
-             "Meant to run under systemd (Type=notify); see egressd-run(1).\n\n"
+             "Meant to run under systemd (Type=notify); see egressd-run(8).\n\n"
              "  --config FILE   host config (default " HOSTCONFIG_DEFAULT_PATH ")\n"
              "  --once          exit when the first rollout completes or halts (for tests)\n"
              "  -h, --help      show this help\n\n"

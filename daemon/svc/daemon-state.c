@@ -1,6 +1,9 @@
 /* state.json: what the daemon must remember across a restart, so it resumes
  * a rollout where it was without re-applying finished waves: the commit in
- * force and, per cluster, the commit it applied and its rollout phase.
+ * force and, per cluster, the commit it applied and its rollout phase; the
+ * last refused commit and why; who signed each commit in use (the ledger's
+ * apply-intents name the signer, and the tree is re-read but the signature
+ * was checked when the commit was fetched).
  * Replaced atomically after every change. A cluster found "applying" at
  * start was interrupted: it goes back to pending (the ledger records the
  * interruption). */
@@ -29,6 +32,56 @@ static void set_s(struct doc_arena *a, struct doc_node *m, const char *k, const 
   doc_map_set(a, m, k, doc_new_str(a, v ? v : ""));
 }
 
+size_t svc_commits_in_use(const struct svc *d, const char **out) {
+  size_t n = 0;
+
+  for (size_t i = 0; i < d->rollout.n_clusters + 2; i++) {
+    const char *c = i == 0   ? d->target
+                    : i == 1 ? d->rollout.target
+                             : fleet_cluster_commit(&d->rollout, i - 2);
+    bool seen = false;
+    if (!c[0])
+      continue;
+    for (size_t k = 0; k < n && !seen; k++)
+      seen = strcmp(out[k], c) == 0;
+    if (!seen)
+      out[n++] = c;
+  }
+  return n;
+}
+
+const struct svc_commit_meta *svc_meta_find(const struct svc *d, const char *commit) {
+  for (size_t i = 0; i < d->n_meta; i++)
+    if (strcmp(d->meta[i].commit, commit) == 0)
+      return &d->meta[i];
+  return NULL;
+}
+
+static void save_commits(const struct svc *d, struct doc_arena *a, struct doc_node *root) {
+  const char **use = xcalloc(d->rollout.n_clusters + 3, sizeof(*use));
+  struct doc_node *seq = doc_new_seq(a);
+  size_t n = svc_commits_in_use(d, use);
+
+  for (size_t i = 0; i < n; i++) {
+    const struct svc_repo *r = NULL;
+    const struct svc_commit_meta *m = svc_meta_find(d, use[i]);
+    struct doc_node *o = doc_new_map(a);
+    for (size_t k = 0; k < SVC_REPO_SLOTS && !r; k++)
+      if (d->repos[k].repo && strcmp(d->repos[k].commit, use[i]) == 0)
+        r = &d->repos[k];
+    if (!r && !m)
+      continue;
+    set_s(a, o, "commit", use[i]);
+    set_s(a, o, "summary", r ? r->summary : m->summary);
+    doc_map_set(a, o, "verified", doc_new_bool(a, r ? r->verified : m->verified));
+    set_s(a, o, "principal", r ? r->principal : m->principal);
+    set_s(a, o, "key", r ? r->key : m->key);
+    doc_seq_push(a, seq, o);
+  }
+  doc_map_set(a, root, "commits", seq);
+  free(use);
+}
+
 int svc_state_save(struct svc *d, struct err *err) {
   struct doc_arena *a = doc_arena_new();
   struct doc_node *root = doc_new_map(a), *ro = doc_new_map(a), *waves = doc_new_seq(a);
@@ -40,6 +93,9 @@ int svc_state_save(struct svc *d, struct err *err) {
 
   set_s(a, root, "target", d->target);
   set_s(a, root, "rejected", d->rejected);
+  set_s(a, root, "rejectedStage", d->rejected[0] ? d->rejected_stage : "");
+  set_s(a, root, "rejectedError", d->rejected[0] ? d->rejected_error : "");
+  save_commits(d, a, root);
   set_s(a, ro, "target", r->target);
   set_s(a, ro, "state", fleet_state_name(r->state));
   set_u64(a, ro, "wave", r->wave);
@@ -93,7 +149,7 @@ static void str_at(const struct doc_node *m, const char *k, char *out, size_t si
 int svc_state_load(struct svc *d, struct err *err) {
   struct buf b = BUF_INIT;
   struct doc_arena *a = NULL;
-  struct doc_node *root, *ro, *waves, *clusters;
+  struct doc_node *root, *ro, *waves, *clusters, *commits;
   struct fleet_rollout *r = &d->rollout;
   char *path = state_path(d);
   int rc;
@@ -111,6 +167,23 @@ int svc_state_load(struct svc *d, struct err *err) {
     goto out;
   str_at(root, "target", d->target, sizeof(d->target));
   str_at(root, "rejected", d->rejected, sizeof(d->rejected));
+  str_at(root, "rejectedStage", d->rejected_stage, sizeof(d->rejected_stage));
+  str_at(root, "rejectedError", d->rejected_error, sizeof(d->rejected_error));
+  commits = doc_map_get(root, "commits");
+  d->meta = xcalloc(doc_len(commits) + 1, sizeof(*d->meta));
+  for (size_t i = 0; doc_is(commits, DOC_SEQ) && i < commits->u.seq.n; i++) {
+    const struct doc_node *m = commits->u.seq.items[i];
+    const struct doc_node *v = doc_map_get(m, "verified");
+    struct svc_commit_meta *cm = &d->meta[d->n_meta];
+    str_at(m, "commit", cm->commit, sizeof(cm->commit));
+    if (!cm->commit[0])
+      continue;
+    str_at(m, "summary", cm->summary, sizeof(cm->summary));
+    str_at(m, "principal", cm->principal, sizeof(cm->principal));
+    str_at(m, "key", cm->key, sizeof(cm->key));
+    cm->verified = doc_is(v, DOC_BOOL) && v->u.b && cm->principal[0];
+    d->n_meta++;
+  }
   ro = doc_map_get(root, "rollout");
   str_at(ro, "target", r->target, sizeof(r->target));
   rc = fleet_state_from_name(doc_map_str(ro, "state") ? doc_map_str(ro, "state") : "idle");

@@ -35,7 +35,7 @@ void svc_status_line(const struct svc *d, char *buf, size_t size) {
   const struct fleet_rollout *r = &d->rollout;
   const struct svc_repo *t = target_repo(d);
   size_t counts[_FLEET_PHASE_MAX], n = 0, failed = 0, out_of_sync = 0, drift = 0;
-  char signer[300] = "", age[32] = "never", tail[1200] = "";
+  char signer[300] = "", age[64] = "repository not polled yet", tail[1200] = "";
   uint64_t now = time_now_real_usec();
 
   fleet_rollout_counts(r, counts);
@@ -44,11 +44,12 @@ void svc_status_line(const struct svc *d, char *buf, size_t size) {
     failed += str_eq(d->clusters[i].last_outcome, "failed") || d->clusters[i].setup_err.code;
     out_of_sync += str_eq(d->clusters[i].last_outcome, "partial");
   }
-  if (d->last_poll)
-    time_format_duration(age, sizeof(age),
-                         now > d->last_poll ? (now - d->last_poll) / USEC_PER_SEC * USEC_PER_SEC : 0);
-  if (d->last_poll && now - d->last_poll < USEC_PER_SEC)
-    str_copy(age, sizeof(age), "0s");
+  if (d->last_poll) {
+    char ago[32] = "0s";
+    if (now > d->last_poll && now - d->last_poll >= USEC_PER_SEC)
+      time_format_duration(ago, sizeof(ago), (now - d->last_poll) / USEC_PER_SEC * USEC_PER_SEC);
+    str_format(age, sizeof(age), "checked %s ago", ago);
+  }
   if (t && t->verified)
     str_format(signer, sizeof(signer), " (verified: %s)", t->principal);
   else if (t)
@@ -59,7 +60,9 @@ void svc_status_line(const struct svc *d, char *buf, size_t size) {
   else if (d->poll_error[0])
     str_format(tail, sizeof(tail), "; repository: %s", d->poll_error);
 
-  if (d->stopping) {
+  if (d->stopped) {
+    n = str_format(buf, size, "stopped");
+  } else if (d->stopping) {
     n = str_format(buf, size, "stopping");
   } else if (!d->target[0]) {
     n = str_format(buf, size, "waiting for the first valid commit of %s%s", d->hc->repo.url,
@@ -76,11 +79,11 @@ void svc_status_line(const struct svc *d, char *buf, size_t size) {
                    r->n_clusters);
   } else if (failed || out_of_sync) {
     n = str_format(buf, size, "degraded: %zu/%zu clusters at %s%s, %zu out of sync, %zu failed, "
-                              "%zu drift corrected, checked %s ago",
+                              "%zu drift corrected, %s",
                    counts[FLEET_DONE], r->n_clusters, short_id(r->target), signer, out_of_sync,
                    failed, drift, age);
   } else {
-    n = str_format(buf, size, "in sync: %zu/%zu clusters at %s%s, %zu drift corrected, checked %s ago",
+    n = str_format(buf, size, "in sync: %zu/%zu clusters at %s%s, %zu drift corrected, %s",
                    counts[FLEET_DONE], r->n_clusters, short_id(r->target), signer, drift, age);
   }
   if (n < size)
@@ -122,7 +125,10 @@ int svc_status_write(const struct svc *d, struct err *err) {
   set_n(a, root, "pid", (uint64_t)getpid());
   set_time(a, root, "updated", time_now_real_usec());
   set_time(a, root, "started", d->started);
-  set_s(a, root, "state", d->stopping ? "stopping" : d->ready ? "running" : "starting");
+  set_s(a, root, "state", d->stopped    ? "stopped"
+                          : d->stopping ? "stopping"
+                          : d->ready    ? "running"
+                                        : "starting");
   svc_status_line(d, line, sizeof(line));
   set_s(a, root, "status", line);
   set_s(a, repo, "url", d->hc->repo.url);

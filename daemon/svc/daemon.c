@@ -139,6 +139,16 @@ static void clusters_free(struct svc *d) {
   d->n_clusters = 0;
 }
 
+/* @msg without the "cluster NAME: " the kube module starts it with, for a
+ * log line that names the cluster already. */
+static const char *unprefixed(const char *msg, const char *name) {
+  size_t n = strlen(name);
+  if (str_has_prefix(msg, "cluster ") && strncmp(msg + 8, name, n) == 0 &&
+      str_has_prefix(msg + 8 + n, ": "))
+    return msg + 8 + n + 2;
+  return msg;
+}
+
 static void clusters_setup(struct svc *d) {
   struct kube_options ko;
 
@@ -161,7 +171,7 @@ static void clusters_setup(struct svc *d) {
                         &c->setup_err) < 0)
       log_ctx_emit(LOG_ERR, &lc, "cannot use kubeconfig '%s': %s; this cluster is skipped until "
                                  "the host config is fixed and reloaded",
-                   h->kubeconfig, c->setup_err.msg);
+                   h->kubeconfig, unprefixed(c->setup_err.msg, h->name));
     c->next_drift = time_now_mono_usec() + jitter(d->hc->sync.drift_interval_usec);
   }
 }
@@ -618,25 +628,72 @@ static void drive_drift(struct svc *d) {
 
 /* ---- Git ---- */
 
+static struct svc_load_failure *load_failure(struct svc *d, const char *commit) {
+  for (size_t i = 0; i < SVC_REPO_SLOTS; i++)
+    if (strcmp(d->load_failed[i].commit, commit) == 0)
+      return &d->load_failed[i];
+  return NULL;
+}
+
 static void drive_git(struct svc *d) {
   uint64_t now = time_now_mono_usec();
+  const char **use;
+  size_t n;
 
   if (gitworker_busy(d->git))
     return;
-  /* a commit some cluster needs but that is not loaded (after a restart) */
-  for (size_t i = 0; i < d->rollout.n_clusters + 1; i++) {
-    const char *commit = i < d->rollout.n_clusters ? fleet_cluster_commit(&d->rollout, i)
-                                                   : d->rollout.target;
-    if (commit[0] && !repo_find(d, commit)) {
-      gitworker_post(d->git, GITWORKER_LOAD, commit, NULL);
+  /* a commit some cluster needs but that is not loaded (after a restart);
+   * one that failed to load is retried a minute later, and polls go on */
+  use = xcalloc(d->rollout.n_clusters + 3, sizeof(*use));
+  n = svc_commits_in_use(d, use);
+  for (size_t i = 0; i < n; i++) {
+    const struct svc_load_failure *f = load_failure(d, use[i]);
+    if (repo_find(d, use[i]) || (f && now < f->retry_at))
+      continue;
+    if (gitworker_post(d->git, GITWORKER_LOAD, use[i], NULL) == 0) {
+      free(use);
       return;
     }
   }
+  free(use);
   if (now >= d->next_poll) {
     const char *known = d->rejected[0] ? d->rejected : d->target;
     gitworker_post(d->git, GITWORKER_POLL, known, d->target);
     d->next_poll = now + jitter(d->hc->repo.interval_usec);
   }
+}
+
+/* The LOAD of a commit in use: keep it, with who signed it as state.json
+ * remembers, or note the failure so it is retried later. */
+static void load_result(struct svc *d, struct gitworker_result *res) {
+  struct log_ctx lc = ctx_cluster(NULL, res->commit);
+  struct svc_load_failure *f = load_failure(d, res->commit);
+  const struct svc_commit_meta *m = svc_meta_find(d, res->commit);
+
+  if (res->r < 0) {
+    if (!f) {
+      f = &d->load_failed[0];
+      for (size_t i = 1; i < SVC_REPO_SLOTS; i++)
+        if (d->load_failed[i].retry_at < f->retry_at)
+          f = &d->load_failed[i];
+      str_copy(f->commit, sizeof(f->commit), res->commit);
+    }
+    f->retry_at = time_now_mono_usec() + SVC_LOAD_RETRY_USEC;
+    log_ctx_emit(LOG_ERR, &lc, "cannot load commit %.12s from the local copy of the config repo: "
+                               "%s; clusters that need it are not checked until it loads (retried "
+                               "every minute)",
+                 res->commit, res->err.msg);
+    return;
+  }
+  if (f)
+    memset(f, 0, sizeof(*f));
+  if (m) {
+    res->verified = m->verified;
+    str_copy(res->principal, sizeof(res->principal), m->principal);
+    str_copy(res->key, sizeof(res->key), m->key);
+  }
+  repo_keep(d, res);
+  d->dirty = true;
 }
 
 static void git_result(struct svc *d) {
@@ -647,13 +704,7 @@ static void git_result(struct svc *d) {
     return;
   lc = ctx_cluster(NULL, res.commit);
   if (res.kind == GITWORKER_LOAD) {
-    if (res.r < 0) {
-      log_ctx_emit(LOG_ERR, &lc, "cannot load commit %.12s from the local copy: %s", res.commit,
-                   res.err.msg);
-    } else {
-      repo_keep(d, &res);
-      d->dirty = true;
-    }
+    load_result(d, &res);
     gitworker_result_dispose(&res);
     return;
   }
@@ -922,10 +973,67 @@ static int open_ledger(struct svc *d, struct err *err) {
   return 0;
 }
 
+static bool str_same(const char *a, const char *b) {
+  return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Whether the Git worker must restart to follow @hc: anything about the
+ * repository or verification changed. */
+static bool git_settings_changed(const struct hostconfig *a, const struct hostconfig *b) {
+  return !str_same(a->repo.url, b->repo.url) || !str_same(a->repo.ref, b->repo.ref) ||
+         a->repo.timeout_usec != b->repo.timeout_usec ||
+         !str_same(a->repo.ssh_key, b->repo.ssh_key) ||
+         !str_same(a->repo.known_hosts, b->repo.known_hosts) ||
+         a->repo.insecure_skip_host_key_check != b->repo.insecure_skip_host_key_check ||
+         !str_same(a->repo.token_file, b->repo.token_file) ||
+         !str_same(a->repo.username, b->repo.username) ||
+         !str_same(a->repo.password_file, b->repo.password_file) ||
+         a->repo.allow_rewrite != b->repo.allow_rewrite ||
+         a->repo.max_fetch_bytes != b->repo.max_fetch_bytes ||
+         !str_same(a->verify.allowed_signers, b->verify.allowed_signers) ||
+         a->verify.policy != b->verify.policy;
+}
+
+/* What only a restart can change: the files the running daemon holds. */
+static const char *needs_restart(const struct hostconfig *a, const struct hostconfig *b) {
+  if (!str_same(a->state_dir, b->state_dir))
+    return "state.dir";
+  if (!str_same(a->runtime_dir, b->runtime_dir))
+    return "state.runtimeDir";
+  if (!str_same(a->ledger_dir, b->ledger_dir))
+    return "ledger.dir";
+  if (!str_same(a->ledger_key, b->ledger_key))
+    return "ledger.key";
+  if (!str_same(a->ledger_origin, b->ledger_origin))
+    return "ledger.origin";
+  return NULL;
+}
+
+/* A reloaded cluster keeps what status and metrics report about it when its
+ * name and kubeconfig are the same (counters are monotonic). */
+static void cluster_carry(struct svc_cluster *to, const struct svc_cluster *from) {
+  to->last_sync = from->last_sync;
+  to->last_success = from->last_success;
+  memcpy(to->last_outcome, from->last_outcome, sizeof(to->last_outcome));
+  memcpy(to->health, from->health, sizeof(to->health));
+  memcpy(to->last_error, from->last_error, sizeof(to->last_error));
+  memcpy(to->commit, from->commit, sizeof(to->commit));
+  to->objects = from->objects;
+  to->syncs = from->syncs;
+  to->failures = from->failures;
+  to->drift_corrected = from->drift_corrected;
+  to->writes = from->writes;
+  to->apply_seconds_sum = from->apply_seconds_sum;
+  memcpy(to->apply_buckets, from->apply_buckets, sizeof(to->apply_buckets));
+}
+
 static void reload(struct svc *d) {
   struct hostconfig *hc = NULL;
   struct diag_list diags = {0};
   struct err err = ERR_INIT;
+  struct svc_cluster *old;
+  size_t n_old;
+  const char *fixed;
   bool git_changed;
 
   notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)time_now_mono_usec());
@@ -941,31 +1049,57 @@ static void reload(struct svc *d) {
     notify_send("READY=1");
     return;
   }
-  git_changed = !str_eq(hc->repo.url, d->hc->repo.url) || !str_eq(hc->repo.ref, d->hc->repo.ref) ||
-                !str_eq(hc->repo.ssh_key, d->hc->repo.ssh_key) ||
-                !str_eq(hc->repo.token_file, d->hc->repo.token_file) ||
-                !str_eq(hc->repo.password_file, d->hc->repo.password_file) ||
-                !str_eq(hc->verify.allowed_signers, d->hc->verify.allowed_signers) ||
-                hc->verify.policy != d->hc->verify.policy;
+  if ((fixed = needs_restart(d->hc, hc))) {
+    log_error("reload refused: %s changed in %s, which takes a restart (systemctl restart "
+              "egressd); the running configuration stays",
+              fixed, d->config_path);
+    hostconfig_free(hc);
+    notify_send("READY=1");
+    return;
+  }
+  git_changed = git_settings_changed(d->hc, hc);
+  if (git_changed) {
+    struct gitworker *w = NULL;
+    if (gitworker_start(hc, &w, &err) < 0) {
+      log_error("reload refused: cannot restart the Git worker: %s; the running configuration "
+                "stays",
+                err.msg);
+      hostconfig_free(hc);
+      notify_send("READY=1");
+      return;
+    }
+    gitworker_stop(d->git);
+    d->git = w;
+    /* a commit refused under the old settings is judged again under the new */
+    d->rejected[0] = '\0';
+    d->poll_error[0] = '\0';
+    memset(d->load_failed, 0, sizeof(d->load_failed));
+  }
   /* the reload is applied between jobs (the caller waits for them) */
-  clusters_free(d);
+  old = d->clusters;
+  n_old = d->n_clusters;
+  d->clusters = NULL;
+  d->n_clusters = 0;
   free(job_ctxs);
   hostconfig_free(d->hc);
   d->hc = hc;
   job_ctxs = xcalloc(d->hc->n_clusters + 1, sizeof(*job_ctxs));
   clusters_setup(d);
-  log_set_max_level(d->hc->log_level);
-  if (git_changed) {
-    struct gitworker *w = NULL;
-    if (gitworker_start(d->hc, &w, &err) == 0) {
-      gitworker_stop(d->git);
-      d->git = w;
-    } else {
-      log_error("cannot restart the Git worker: %s", err.msg);
-    }
+  for (size_t i = 0; i < d->n_clusters; i++)
+    for (size_t k = 0; k < n_old; k++)
+      if (str_eq(d->clusters[i].name, old[k].name) &&
+          str_eq(d->clusters[i].kubeconfig, old[k].kubeconfig))
+        cluster_carry(&d->clusters[i], &old[k]);
+  for (size_t k = 0; k < n_old; k++) {
+    apply_job_free(old[k].job);
+    kube_client_free(old[k].client);
   }
+  free(old);
+  log_set_max_level(d->hc->log_level);
   d->next_poll = 0;
-  log_notice("reloaded %s: %zu clusters", d->config_path, d->n_clusters);
+  log_notice("reloaded %s: %zu cluster%s%s", d->config_path, d->n_clusters,
+             d->n_clusters == 1 ? "" : "s",
+             git_changed ? "; repository or verification settings changed, polling again" : "");
   d->dirty = true;
   notify_send("READY=1");
 }
@@ -1003,6 +1137,7 @@ static void read_signals(struct svc *d) {
       d->stopping = true;
       d->stop_deadline = time_now_mono_usec() + STOP_GRACE_USEC;
       notify_send("STOPPING=1");
+      d->dirty = true;
       log_notice("stopping (signal %u): finishing the syncs in flight", si.ssi_signo);
     }
   }
@@ -1127,6 +1262,7 @@ int svc_run(const struct svc_run_options *opts) {
   for (size_t i = 0; i < d->n_clusters; i++)
     if (d->clusters[i].job)
       job_interrupt(d, &d->clusters[i]);
+  d->stopped = true;
   d->dirty = true;
   publish(d, true);
   log_notice("stopped");
@@ -1140,6 +1276,7 @@ out:
   for (size_t i = 0; i < SVC_REPO_SLOTS; i++)
     intent_repo_free(d->repos[i].repo);
   fleet_rollout_dispose(&d->rollout);
+  free(d->meta);
   kube_loop_free(d->loop);
   ledger_close(d->ledger);
   ledger_key_free(d->key);

@@ -155,6 +155,7 @@ static void do_load(struct gitworker *w, struct gitworker_result *res) {
   int r;
 
   res->stage = "read";
+  str_copy(res->commit, sizeof(res->commit), w->known); /* the caller matches failures by it */
   if ((r = ensure_open(w, &res->err)) < 0)
     goto out;
   if ((r = gitsrc_oid_parse(w->known, &oid)) < 0) {

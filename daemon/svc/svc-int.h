@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "apply/apply.h"
+#include "base/timeutil.h"
 #include "fleet/fleet.h"
 #include "intent/intent.h"
 #include "kube/kube.h"
@@ -30,6 +31,25 @@ struct svc_repo {
   unsigned refs;              /* jobs using it */
   uint64_t used;              /* for eviction */
 };
+
+/* What is known of a commit in use before it is loaded again after a
+ * restart: loading reads the tree, but the signature was checked when the
+ * commit was first fetched, and who signed it is kept in state.json. */
+struct svc_commit_meta {
+  char commit[41];
+  char summary[256];
+  char principal[256], key[64];
+  bool verified;
+};
+
+/* A commit that could not be loaded from the local copy: retried later, not
+ * on every turn of the loop. */
+struct svc_load_failure {
+  char commit[41];
+  uint64_t retry_at;          /* mono */
+};
+
+#define SVC_LOAD_RETRY_USEC (60 * USEC_PER_SEC)
 
 enum svc_job_kind {
   SVC_JOB_NONE,
@@ -81,13 +101,17 @@ struct svc {
   char rejected[41];
   char rejected_stage[16];
   char rejected_error[1024];
+  /* signers and summaries from state.json, for commits not loaded yet */
+  struct svc_commit_meta *meta;
+  size_t n_meta;
+  struct svc_load_failure load_failed[SVC_REPO_SLOTS];
   /* following the repo */
   uint64_t last_poll;         /* real, of the last successful poll */
   char poll_error[1024];
   char head[41];              /* last head the remote had */
   /* loop */
   int sigfd, ctlfd;
-  bool stopping, reload_requested, ready;
+  bool stopping, stopped, reload_requested, ready;
   uint64_t started, next_poll, next_watchdog, watchdog_usec, next_publish, stop_deadline;
   char status_line[600];
   uint64_t status_sent;
@@ -97,6 +121,10 @@ struct svc {
 
 /* daemon-state.c */
 int svc_state_load(struct svc *d, struct err *err);
+/* The commits the daemon needs (the target, the rollout's, each cluster's),
+ * each once; returns how many were put in @out (room for 2 + clusters). */
+size_t svc_commits_in_use(const struct svc *d, const char **out);
+const struct svc_commit_meta *svc_meta_find(const struct svc *d, const char *commit);
 int svc_state_save(struct svc *d, struct err *err);
 
 /* daemon-status.c */

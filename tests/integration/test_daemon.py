@@ -112,6 +112,96 @@ class DaemonTest(unittest.TestCase):
         third = d.commit("an empty change")
         d.wait_status(r"at %s" % third[:7], timeout=30)
 
+    def test_restart_keeps_signer_and_rejection(self):
+        d = self.d
+        good = d.run(["git", "-C", d.repo, "rev-parse", "HEAD"]).stdout.strip()
+        d.start()
+        d.wait_status(r"^in sync: 3/3 clusters at %s \(verified: alice@example.com\)" % good[:7])
+        bad = d.commit("mallory was here", key="mallory")
+        d.wait_status(r"rejected %s \(verify\)" % bad[:7])
+        self.assertEqual(d.stop(), 0, d.logs())
+        # the status file says so, and the commands say it is not running
+        with open(os.path.join(d.runtime, "status.json")) as f:
+            self.assertEqual(json.load(f)["state"], "stopped")
+        p = subprocess.run([kubelib.egressd_binary(), "rollout", "pause", "--runtime-dir", d.runtime],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("the daemon is not running", p.stderr)
+
+        # after a restart: the signer of the commit in force and the refused
+        # commit are still known, without a new fetch
+        mark = len(d.notifications())
+        d.start()
+        d.wait_notify("READY=1", since=mark)
+        want = re.compile(r"^in sync: 3/3 clusters at %s \(verified: alice@example.com\).*; "
+                          r"rejected %s \(verify\): " % (good[:7], bad[:7]))
+        deadline = time.monotonic() + 30
+        lines = []
+        while time.monotonic() < deadline:
+            lines = [n[1][7:] for n in d.notifications()[mark:] if n[1].startswith("STATUS=")]
+            if any(want.search(l) for l in lines):
+                break
+            time.sleep(0.1)
+        self.assertTrue(any(want.search(l) for l in lines), lines[-5:])
+        self.assertFalse(any("unsigned" in l for l in lines), lines)
+        st = d.status()
+        self.assertEqual(st["target"]["signer"], "alice@example.com")
+        self.assertEqual(st["rejected"]["commit"], bad)
+
+    def test_a_commit_missing_from_the_cache_is_retried_later(self):
+        d = self.d
+        d.start()
+        d.wait_status(r"^in sync: 3/3")
+        self.assertEqual(d.stop(), 0, d.logs())
+        # a halted rollout whose first cluster is still at a commit that is
+        # gone from the local copy (a damaged cache)
+        with open(os.path.join(d.state, "state.json")) as f:
+            state = json.load(f)
+        missing = "0123456789abcdef0123456789abcdef01234567"
+        state["rollout"]["state"] = "halted"
+        state["rollout"]["haltReason"] = "a test"
+        state["rollout"]["clusters"][0]["phase"] = "pending"
+        state["rollout"]["clusters"][0]["applied"] = missing
+        with open(os.path.join(d.state, "state.json"), "w") as f:
+            json.dump(state, f)
+        mark = len(d.notifications())
+        d.start()
+        d.wait_notify("READY=1", since=mark)
+        d.wait_notify("STATUS=halted", since=mark)
+        # tried once, not on every turn of the loop, and the repo is still polled
+        time.sleep(3)
+        self.assertEqual(d.logs().count("cannot load commit %s" % missing[:12]), 1, d.logs())
+        third = d.commit("an empty change")
+        d.wait_status(r"at %s" % third[:7], timeout=30)
+
+    def test_reload_refuses_what_takes_a_restart(self):
+        d = self.d
+        d.start()
+        d.wait_status(r"^in sync: 3/3")
+        with open(d.config) as f:
+            good = f.read()
+        with open(d.config, "w") as f:
+            f.write(good.replace("  dir: %s\n" % d.state, "  dir: %s-elsewhere\n" % d.state))
+        mark = len(d.notifications())
+        d.kill(signal.SIGHUP)
+        i = d.wait_notify("RELOADING=1", since=mark)
+        d.wait_notify("READY=1", since=i)
+        self.assertIn("reload refused: state.dir changed in %s, which takes a restart" % d.config,
+                      d.logs())
+        self.assertFalse(os.path.exists(d.state + "-elsewhere"))
+        # the counters of a cluster survive a reload that keeps it
+        with open(d.config, "w") as f:
+            f.write(good.replace("interval: 1s", "interval: 2s"))
+        syncs = {c["name"]: c["syncs"] for c in d.status()["clusters"]}
+        mark = len(d.notifications())
+        d.kill(signal.SIGHUP)
+        i = d.wait_notify("RELOADING=1", since=mark)
+        d.wait_notify("READY=1", since=i)
+        time.sleep(1.5)  # a status write after the reload
+        after = {c["name"]: c["syncs"] for c in d.status()["clusters"]}
+        for name, n in syncs.items():
+            self.assertGreaterEqual(after[name], n, (syncs, after))
+
     def test_bad_commits_leave_the_last_good_one_in_force(self):
         d = self.d
         good = d.run(["git", "-C", d.repo, "rev-parse", "HEAD"]).stdout.strip()
