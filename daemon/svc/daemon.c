@@ -510,18 +510,41 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
   d->dirty = true;
 }
 
-/* A stop cut a job short: record it and drop it. */
+/* A stop cut a job short: record what it did and drop it. A write in
+ * flight may or may not have landed; the next start's drift check finds
+ * out. */
 static void job_interrupt(struct svc *d, struct svc_cluster *c) {
   if (c->intent_open && d->ledger) {
+    const struct apply_result *res = apply_job_result(c->job);
     struct doc_arena *a = doc_arena_new();
+    struct ledger_object *objs = xcalloc(res->n_objects + 1, sizeof(*objs));
     struct ledger_apply_result lr = {.intent = c->intent_index,
                                      .cluster = c->name,
                                      .outcome = "interrupted",
-                                     .error = "egressd stopped before the sync finished"};
+                                     .error = "egressd stopped before the sync finished",
+                                     .objects = objs};
     struct err err = ERR_INIT;
+    for (size_t i = 0; i < res->n_objects; i++) {
+      const struct apply_object *o = &res->objects[i];
+      if (o->action > PLAN_DELETE || o->action == PLAN_UNCHANGED)
+        continue;
+      objs[lr.n_objects++] = (struct ledger_object){
+          .api_version = o->api_version,
+          .kind = o->kind,
+          .namespace = o->namespace[0] ? o->namespace : NULL,
+          .name = o->name,
+          .action = action_name(o->action),
+          .outcome = !o->done ? "skipped" : o->r < 0 || o->conflict ? "failed" : "ok",
+          .resource_version = o->resource_version,
+          .uid = o->uid,
+          .error = !o->done ? "not finished when egressd stopped; the write may or may not "
+                              "have landed"
+                            : o->error};
+    }
     if (ledger_append(d->ledger, LEDGER_TYPE_APPLY_RESULT, ledger_fields_apply_result(a, &lr),
                       NULL, &err) < 0)
       log_error("cannot record an interrupted sync in the ledger: %s", err.msg);
+    free(objs);
     doc_arena_free(a);
     c->intent_open = false;
   }

@@ -218,6 +218,13 @@ class Daemon(object):
         with open(os.path.join(self.state, "ledger", "ledger.jsonl")) as f:
             return [json.loads(l) for l in f.read().splitlines() if l]
 
+    def ledger_if_any(self):
+        """The ledger's records, or [] while it does not exist yet."""
+        try:
+            return self.ledger()
+        except (FileNotFoundError, ValueError):
+            return []
+
     def close(self):
         self.stop()
         self._stop_reader = True

@@ -202,6 +202,39 @@ class DaemonTest(unittest.TestCase):
         for name, n in syncs.items():
             self.assertGreaterEqual(after[name], n, (syncs, after))
 
+    def test_a_stop_during_a_sync_records_what_was_done(self):
+        d = self.d
+        # every write to canary takes 8 s: its first sync (a kind at a time)
+        # outlasts the 20 s the daemon gives syncs at a stop
+        with open(d.config) as f:
+            text = f.read()
+        with open(d.config, "w") as f:
+            f.write(text.replace("requestTimeout: 5s", "requestTimeout: 60s"))
+        d.sim.add_fault(cluster="canary", verb="patch", latency_ms=8000)
+        d.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                r["type"] == "apply-intent" for r in d.ledger_if_any()):
+            time.sleep(0.1)
+        time.sleep(9)  # the first kind is written
+        t0 = time.monotonic()
+        self.assertEqual(d.stop(), 0, d.logs())
+        self.assertLess(time.monotonic() - t0, 28)  # the grace is 20 s
+        results = [r for r in d.ledger() if r["type"] == "apply-result"]
+        self.assertEqual(len(results), 1, results)
+        res = results[0]
+        self.assertEqual(res["outcome"], "interrupted")
+        outcomes = {o["outcome"] for o in res["objects"]}
+        # some objects were written before the stop, the rest were not
+        self.assertIn("ok", outcomes, res)
+        self.assertIn("skipped", outcomes, res)
+        ok = [o for o in res["objects"] if o["outcome"] == "ok"]
+        self.assertTrue(all(o.get("uid") for o in ok), ok)
+        p = subprocess.run([kubelib.egressd_binary(), "ledger", "verify", "--dir",
+                            os.path.join(d.state, "ledger"), "--pubkey", d.ledger_key + ".pub"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
     def test_bad_commits_leave_the_last_good_one_in_force(self):
         d = self.d
         good = d.run(["git", "-C", d.repo, "rev-parse", "HEAD"]).stdout.strip()
