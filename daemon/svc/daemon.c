@@ -370,6 +370,10 @@ static int job_start(struct svc *d, struct svc_cluster *c, enum svc_job_kind kin
 
   if (!fc || !c->client)
     return -ENOENT;
+  if (c->discovered && time_now_mono_usec() - c->discovered >= SVC_DISCOVERY_REFRESH_USEC) {
+    kube_client_discovery_reset(c->client);
+    c->discovered = 0;
+  }
   job_ctxs[idx] = (struct job_ctx){d, c};
   req = (struct apply_request){
       .cluster = c->name,
@@ -476,6 +480,12 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
   }
   if (c->job_kind == SVC_JOB_DRIFT)
     c->drift_corrected += res->updated + res->created;
+  if (res->outcome != APPLY_OUTCOME_OK) {
+    kube_client_discovery_reset(c->client); /* what the cluster serves may have changed */
+    c->discovered = 0;
+  } else if (!c->discovered && kube_client_discovered(c->client)) {
+    c->discovered = time_now_mono_usec();
+  }
   str_copy(c->last_outcome, sizeof(c->last_outcome), healthy ? outcome : "failed");
   str_copy(c->health, sizeof(c->health), apply_health_name(res->health));
   str_copy(c->last_error, sizeof(c->last_error), why);

@@ -50,6 +50,9 @@ struct svc_load_failure {
 };
 
 #define SVC_LOAD_RETRY_USEC (60 * USEC_PER_SEC)
+/* API discovery is cached per cluster; asked again this often, and after a
+ * sync that did not go through (a CRD installed or upgraded meanwhile). */
+#define SVC_DISCOVERY_REFRESH_USEC (10 * 60 * USEC_PER_SEC)
 
 enum svc_job_kind {
   SVC_JOB_NONE,
@@ -70,6 +73,7 @@ struct svc_cluster {
   uint64_t intent_index;
   uint64_t job_started;       /* mono */
   uint64_t next_drift;        /* mono */
+  uint64_t discovered;        /* mono, of the discovery in the client's cache; 0: none */
   /* what status and metrics report */
   uint64_t last_sync;         /* real */
   uint64_t last_success;      /* real */
