@@ -362,21 +362,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, proc, timeout=10.0):
-    """Wait until something listens on 127.0.0.1:port; fail early when
-    `proc` (the server) exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server for port %d exited early with %s" % (port, proc.returncode))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("nothing listens on 127.0.0.1:%d" % port)
-
-
 def stop_process_group(proc):
     """Kill a server started with start_new_session=True and its children."""
     try:

@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import unittest
 
+import gitlib
 import kubelib
 import nspawnlib
 
@@ -141,7 +142,7 @@ class SystemdNspawnTest(unittest.TestCase):
             env=cls.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         cls.addClassCleanup(nspawnlib.stop_process_group, cls.git_daemon)
-        nspawnlib.wait_port(cls.git_port, cls.git_daemon)
+        gitlib.wait_port(cls.git_port, cls.git_daemon)
 
         # boot, create the egressd user as a package's postinst would, and
         # configure the host as docs/systemd.md says
