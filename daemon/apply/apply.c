@@ -31,6 +31,7 @@
 #include "render/render.h"
 
 #define DEFAULT_PARALLEL 8
+#define CHECK_LIST_MIN 16
 #define DEFAULT_HEALTH_TIMEOUT (300 * USEC_PER_SEC)
 #define DEFAULT_HEALTH_INTERVAL (1 * USEC_PER_SEC)
 #define INVENTORY_MAX_BYTES (64u << 20)
@@ -79,6 +80,7 @@ struct apply_job {
   size_t next;               /* next plan item to look at in this phase */
   int rank;                  /* the kind rank being written */
   bool failed_read;
+  bool check_by_list[_RENDER_KIND_MAX];
   /* health */
   uint64_t health_deadline, health_next;
   struct doc_arena *health_arena;
@@ -231,6 +233,19 @@ static int inventory_save(struct apply_job *j, struct err *err) {
   free(lines);
   doc_map_set(a, root, "objects", objs);
   doc_emit_json(root, &out, DOC_JSON_PRETTY);
+  {
+    /* a drift check that changed nothing rewrites (and fsyncs) nothing */
+    struct buf old = BUF_INIT;
+    struct err ignored = ERR_INIT;
+    bool same = file_read_all(j->req.inventory_path, INVENTORY_MAX_BYTES, &old, &ignored) == 0 &&
+                old.len == out.len && memcmp(old.data, out.data, out.len) == 0;
+    buf_dispose(&old);
+    if (same) {
+      buf_dispose(&out);
+      doc_arena_free(a);
+      return 0;
+    }
+  }
   {
     char *dir = path_dirname(j->req.inventory_path);
     r = dir_make_all(dir, 0700, err);
@@ -548,44 +563,127 @@ static bool is_ours(const struct apply_job *j, const struct doc_node *o) {
                 j->req.repo->fleet->name);
 }
 
+/* What a look-alike check found for create @i: @live is the object of that
+ * name (NULL: none, free to create). */
+static void check_found(struct apply_job *j, size_t i, const struct doc_node *live) {
+  const struct plan_item *it = &j->plan.items[i];
+  struct apply_object *o = &j->res.objects[i];
+
+  if (!live || is_ours(j, live) || it->adopt)
+    return;
+  o->conflict = true;
+  o->done = true;
+  j->res.conflicts++;
+  free(o->error);
+  o->error = xstrdup("exists and was not created by egressd; it is left alone (set "
+                     "spec.adopt: true on the intent to take it over)");
+}
+
 static void on_checked(void *userdata, const struct kube_result *kr) {
   struct opctx *oc = userdata;
   struct apply_job *j = oc->job;
-  const struct plan_item *it = &j->plan.items[oc->index];
-  struct apply_object *o = &j->res.objects[oc->index];
 
   oc->op = NULL;
   j->inflight--;
-  if (kr->r == -ENOENT) {
-    /* free to create */
-  } else if (kr->r < 0) {
+  if (kr->r == -ENOENT)
+    check_found(j, oc->index, NULL);
+  else if (kr->r < 0)
     object_fail(j, oc->index, kr->r, "%s", kr->err.msg);
-  } else if (!is_ours(j, kr->object) && !it->adopt) {
-    o->conflict = true;
-    o->done = true;
-    j->res.conflicts++;
-    free(o->error);
-    o->error = xstrdup("exists and was not created by egressd; it is left alone (set "
-                       "spec.adopt: true on the intent to take it over)");
-  }
-  if (!j->inflight)
-    phase_apply(j);
+  else
+    check_found(j, oc->index, kr->object);
+  phase_check(j);
 }
 
-static void phase_check(struct apply_job *j) {
-  j->phase = PH_CHECK;
+/* The unselected LIST of a kind with many creates: every create of that kind
+ * is checked against it. */
+static void on_check_listed(void *userdata, const struct kube_result *kr) {
+  struct opctx *oc = userdata;
+  struct apply_job *j = oc->job;
+  const struct doc_node *items = kr->object;
+  struct strmap live = {0};
+  uintptr_t found;
+  char key[600];
+
+  oc->op = NULL;
+  j->inflight--;
+  for (size_t i = 0; kr->r == 0 && doc_is(items, DOC_SEQ) && i < items->u.seq.n; i++) {
+    const struct doc_node *o = items->u.seq.items[i];
+    const char *ns = doc_path_str(o, "metadata.namespace"), *name = doc_path_str(o, "metadata.name");
+    if (!name)
+      continue;
+    str_format(key, sizeof(key), "%s/%s", ns ? ns : "", name);
+    strmap_put(&live, key, (void *)(uintptr_t)(i + 1)); /* the item's index + 1 */
+  }
   for (size_t i = 0; i < j->plan.n; i++) {
+    const struct plan_item *it = &j->plan.items[i];
+    if (it->action != PLAN_CREATE || kind_rank_of(it->kind) != (int)oc->index ||
+        j->res.objects[i].done)
+      continue;
+    if (kr->r < 0) {
+      object_fail(j, i, kr->r, "%s", kr->err.msg);
+      continue;
+    }
+    str_format(key, sizeof(key), "%s/%s", it->namespace, it->name);
+    found = (uintptr_t)strmap_get(&live, key);
+    check_found(j, i, found ? items->u.seq.items[found - 1] : NULL);
+  }
+  strmap_dispose(&live);
+  phase_check(j);
+}
+
+/* Look-alikes: before creating an object, make sure no object of that name
+ * exists that egressd did not make. A GET per create, at most max_parallel
+ * at once; a kind with CHECK_LIST_MIN creates or more is checked with one
+ * LIST of the kind instead (a first sync of thousands of intents). */
+static void phase_check(struct apply_job *j) {
+  unsigned parallel = j->req.max_parallel ? j->req.max_parallel : DEFAULT_PARALLEL;
+
+  if (j->phase == PH_DONE)
+    return;
+  if (j->phase != PH_CHECK) {
+    size_t creates[_RENDER_KIND_MAX] = {0};
+    j->phase = PH_CHECK;
+    j->next = 0;
+    for (size_t i = 0; i < j->plan.n; i++) {
+      int k = kind_rank_of(j->plan.items[i].kind);
+      if (j->plan.items[i].action == PLAN_CREATE && k < _RENDER_KIND_MAX && j->kinds[k].served)
+        creates[k]++;
+    }
+    for (int k = 0; k < _RENDER_KIND_MAX; k++) {
+      struct opctx *oc = &j->kind_ops[k];
+      struct kube_list_options lo = {0};
+      struct err e = ERR_INIT;
+      j->check_by_list[k] = creates[k] >= CHECK_LIST_MIN;
+      if (!j->check_by_list[k])
+        continue;
+      oc->job = j;
+      oc->index = (size_t)k;
+      if (kube_client_list(j->req.client, &j->kinds[k].ref, &lo, j->arena, on_check_listed, oc,
+                           &oc->op, &e) < 0) {
+        for (size_t i = 0; i < j->plan.n; i++)
+          if (j->plan.items[i].action == PLAN_CREATE && kind_rank_of(j->plan.items[i].kind) == k)
+            object_fail(j, i, e.code, "%s", e.msg);
+        j->check_by_list[k] = false;
+        continue;
+      }
+      j->inflight++;
+    }
+  }
+  while (j->next < j->plan.n && j->inflight < parallel) {
+    size_t i = j->next++;
     const struct plan_item *it = &j->plan.items[i];
     int k = kind_rank_of(it->kind);
     struct kube_ref ref;
     struct err e = ERR_INIT;
 
-    if (it->action != PLAN_CREATE)
+    if (it->action != PLAN_CREATE || j->res.objects[i].done)
       continue;
     if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
       object_fail(j, i, -ENOENT, "%s", k < _RENDER_KIND_MAX ? j->kinds[k].why.msg : "unknown kind");
       continue;
     }
+    if (j->check_by_list[k])
+      continue;
     ref = j->kinds[k].ref;
     ref.namespace = it->namespace;
     if (kube_client_get(j->req.client, &ref, it->name, j->arena, on_checked, &j->ops[i],
@@ -595,7 +693,7 @@ static void phase_check(struct apply_job *j) {
     }
     j->inflight++;
   }
-  if (!j->inflight)
+  if (!j->inflight && j->next >= j->plan.n)
     phase_apply(j);
 }
 

@@ -10,9 +10,9 @@
  *   read       one LIST per managed kind, selected by egressd's labels
  *   plan       plan_build() against the cluster's inventory
  *   planned    the caller's hook (the ledger's apply-intent), before any write
- *   check      a GET for each object to create, so an object of the same name
- *              that egressd did not make is never taken over unless the
- *              intent says adopt: true
+ *   check      a GET for each object to create (one LIST of the kind when it
+ *              has many), so an object of the same name that egressd did not
+ *              make is never taken over unless the intent says adopt: true
  *   apply      server-side apply (fieldManager=egressd, force), kind by kind
  *              in dependency order, objects of a kind in parallel
  *   prune      DELETE with the recorded UID as precondition, in reverse order

@@ -21,6 +21,10 @@
 #include "base/timeutil.h"
 #include "kube/kube-int.h"
 
+/* see kube_loop_new() */
+#define KUBE_LOOP_MAX_CACHED_CONNECTIONS 64
+#define KUBE_LOOP_MAX_HOST_CONNECTIONS 16
+
 int kube_loop_new(struct kube_loop **ret, struct err *err) {
   static bool global_done;
   struct kube_loop *l;
@@ -40,6 +44,13 @@ int kube_loop_new(struct kube_loop **ret, struct err *err) {
     return err_set_src(err, -ENOMEM, ERR_SRC_HTTP, "cannot create the libcurl multi handle");
   }
   curl_multi_setopt(l->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  /* Keep idle connections for the next drift check instead of a TLS
+   * handshake each time (the default cache follows the handles in use, so it
+   * empties when the loop goes idle), and never open more than a few
+   * connections to one API server: over HTTP/1.1 every request in flight
+   * needs its own, and a burst must queue, not exhaust the descriptors. */
+  curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)KUBE_LOOP_MAX_CACHED_CONNECTIONS);
+  curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)KUBE_LOOP_MAX_HOST_CONNECTIONS);
   curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   while (l->rng == 0)

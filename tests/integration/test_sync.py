@@ -214,6 +214,46 @@ class SyncTest(unittest.TestCase):
 
 
 class ClusterDifferencesTest(unittest.TestCase):
+    def test_many_creates_of_a_kind_are_checked_with_one_list(self):
+        # 20 new VirtualServices: their look-alike check is one LIST of the
+        # kind, not a GET each, and still finds someone else's object
+        with kubelib.KubeSim(["canary"], namespaces=NAMESPACES, args=["--operator-delay", "0.1"]) as sim:
+            state = tempfile.mkdtemp()
+            repo = tempfile.mkdtemp()
+            try:
+                shutil.copytree(EXAMPLE, repo, dirs_exist_ok=True)
+                with open(os.path.join(repo, "intents", "bulk.yaml"), "w") as f:
+                    for i in range(20):
+                        f.write("---\napiVersion: egressd.io/v1\nkind: EgressIntent\n"
+                                "metadata: {name: bulk-%d, namespace: smm-demo}\n"
+                                "spec: {gateway: egress-demo, hosts: [h%d.example.com], "
+                                "ports: [{number: 80, protocol: HTTP}]}\n" % (i, i))
+                theirs = kubelib.virtual_service("bulk-7-h7.example.com", "smm-demo", ["h7.example.com"])
+                st, _ = sim.apply(theirs, cluster="canary", manager="platform-team")
+                self.assertLess(st, 300)
+                mark = sim.last_seq("canary")
+                config = sim.write_hostconfig(extra="state:\n  dir: %s\n" % state)
+                r = kubelib.egressd("sync", "--once", "--no-health", "--config", config, "--repo", repo)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"canary: partial: \d+ created, 0 updated, 0 deleted, 0 unchanged, "
+                                           r"1 failed")
+                self.assertIn("  VirtualService smm-demo/bulk-7-h7.example.com: exists and was not created by "
+                              "egressd; it is left alone", r.stdout)
+                reqs = sim.requests("canary", since=mark)
+                vs = [q for q in reqs if q["path"].endswith("/virtualservices") and q["verb"] == "list"]
+                # the selected read and the unselected check
+                self.assertEqual(len(vs), 2, [(q["path"], q["query"]) for q in vs])
+                self.assertEqual(len([q for q in vs if "labelSelector" not in q["query"]]), 1)
+                self.assertFalse([q for q in reqs if q["verb"] == "get" and "/virtualservices/" in q["path"]])
+                # kinds with few creates are still checked with a GET each
+                self.assertTrue([q for q in reqs if q["verb"] == "get" and "/istiomeshgateways/" in q["path"]])
+                st, obj = sim.request("GET", "/apis/networking.istio.io/v1/namespaces/smm-demo/virtualservices/"
+                                             "bulk-7-h7.example.com", cluster="canary")
+                self.assertEqual([m["manager"] for m in obj["metadata"]["managedFields"]], ["platform-team"])
+            finally:
+                shutil.rmtree(state, ignore_errors=True)
+                shutil.rmtree(repo, ignore_errors=True)
+
     def test_missing_smm_fails_that_cluster_only_and_v1alpha3_is_rendered(self):
         with kubelib.KubeSim(["a", "b", "old"], namespaces=NAMESPACES, no_smm=["b"],
                              istio={"old": "v1alpha3"}, args=["--operator-delay", "0.1"]) as sim:
