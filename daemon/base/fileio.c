@@ -91,8 +91,8 @@ int dir_fsync_parent(const char *path, struct err *err) {
   return r;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                      struct err *err) {
+static int write_replace(const char *path, const void *data, size_t len, mode_t mode,
+                         bool durable, struct err *err) {
   char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
   int fd, r;
 
@@ -106,7 +106,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     err_set_errno(err, r, "cannot write '%s'", tmp);
     goto fail;
   }
-  if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+  if (fchmod(fd, mode) < 0 || (durable && fsync(fd) < 0)) {
     r = err_set_errno(err, -errno, "cannot sync '%s'", tmp);
     goto fail;
   }
@@ -120,7 +120,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
     r = err_set_errno(err, -errno, "cannot rename '%s' to '%s'", tmp, path);
     goto fail;
   }
-  r = dir_fsync_parent(path, err);
+  r = durable ? dir_fsync_parent(path, err) : 0;
   goto out;
 fail:
   if (fd >= 0)
@@ -129,6 +129,15 @@ fail:
 out:
   free(tmp);
   return r;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                      struct err *err) {
+  return write_replace(path, data, len, mode, true, err);
+}
+
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, struct err *err) {
+  return write_replace(path, data, len, mode, false, err);
 }
 
 int dir_make_all(const char *path, mode_t mode, struct err *err) {

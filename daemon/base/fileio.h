@@ -17,6 +17,10 @@ int fd_read_all(int fd, const char *name, size_t max, struct buf *out, struct er
  * the old or the new content, never a mix. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
                       struct err *err);
+/* The same without the fsyncs: readers never see a partial file, but a
+ * crash may lose the update. For files rewritten often and regenerated at
+ * every start (status.json, the metrics). */
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, struct err *err);
 
 /* Write all @len bytes to @fd, retrying on EINTR and short writes. */
 int fd_write_all(int fd, const void *data, size_t len);

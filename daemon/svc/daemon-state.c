@@ -129,7 +129,13 @@ int svc_state_save(struct svc *d, struct err *err) {
   doc_map_set(a, ro, "clusters", clusters);
   doc_map_set(a, root, "rollout", ro);
   doc_emit_json(root, &out, DOC_JSON_PRETTY);
-  rc = file_write_atomic(path, out.data, out.len, 0600, err);
+  if (d->state_saved && strlen(d->state_saved) == out.len &&
+      memcmp(d->state_saved, out.data, out.len) == 0) {
+    rc = 0; /* unchanged: no write, no fsync */
+  } else if ((rc = file_write_atomic(path, out.data, out.len, 0600, err)) == 0) {
+    free(d->state_saved);
+    d->state_saved = xstrdup(buf_cstr(&out));
+  }
   buf_dispose(&out);
   free(path);
   doc_arena_free(a);

@@ -202,7 +202,7 @@ int svc_status_write(const struct svc *d, struct err *err) {
   }
   doc_map_set(a, root, "ledger", ledger);
   doc_emit_json(root, &out, DOC_JSON_PRETTY);
-  rc = file_write_atomic(path, out.data, out.len, 0644, err);
+  rc = file_replace(path, out.data, out.len, 0644, err);
   buf_dispose(&out);
   free(path);
   doc_arena_free(a);
@@ -302,7 +302,7 @@ int svc_metrics_write(const struct svc *d, struct err *err) {
     buf_printf(&b, "# HELP egressd_ledger_records Records in the signed ledger.\n"
                    "# TYPE egressd_ledger_records gauge\negressd_ledger_records %llu\n",
                (unsigned long long)ledger_size(d->ledger));
-  rc = file_write_atomic(d->hc->metrics_textfile, b.data, b.len, 0644, err);
+  rc = file_replace(d->hc->metrics_textfile, b.data, b.len, 0644, err);
   buf_dispose(&b);
   return rc;
 }

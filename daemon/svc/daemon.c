@@ -45,7 +45,8 @@
 #include "svc/svc-int.h"
 
 #define STOP_GRACE_USEC (20 * USEC_PER_SEC)
-#define PUBLISH_EVERY_USEC (5 * USEC_PER_SEC)
+#define PUBLISH_EVERY_USEC (5 * USEC_PER_SEC)   /* STATUS=, for its "checked ... ago" */
+#define FILES_EVERY_USEC (30 * USEC_PER_SEC)    /* status.json and metrics, when nothing changed */
 
 size_t svc_histogram_bucket(double seconds);
 
@@ -401,7 +402,8 @@ static int job_start(struct svc *d, struct svc_cluster *c, enum svc_job_kind kin
     return rc;
   }
   c->job_started = time_now_mono_usec();
-  d->dirty = true;
+  if (kind == SVC_JOB_ROLLOUT)
+    d->dirty = true; /* a drift check shows when it ends, or at the next periodic publish */
   return 0;
 }
 
@@ -962,11 +964,14 @@ static void publish(struct svc *d, bool force) {
   if (d->dirty && svc_state_save(d, &err) < 0)
     log_error("cannot save the daemon state: %s", err.msg);
   err_clear(&err);
-  if (svc_status_write(d, &err) < 0)
-    log_warning("cannot write the status file: %s", err.msg);
-  err_clear(&err);
-  if (svc_metrics_write(d, &err) < 0)
-    log_warning("cannot write the metrics file: %s", err.msg);
+  if (force || d->dirty || now >= d->next_files) {
+    if (svc_status_write(d, &err) < 0)
+      log_warning("cannot write the status file: %s", err.msg);
+    err_clear(&err);
+    if (svc_metrics_write(d, &err) < 0)
+      log_warning("cannot write the metrics file: %s", err.msg);
+    d->next_files = now + FILES_EVERY_USEC;
+  }
   d->dirty = false;
   d->next_publish = now + PUBLISH_EVERY_USEC;
 }
@@ -1310,6 +1315,7 @@ out:
     intent_repo_free(d->repos[i].repo);
   fleet_rollout_dispose(&d->rollout);
   free(d->meta);
+  free(d->state_saved);
   kube_loop_free(d->loop);
   ledger_close(d->ledger);
   ledger_key_free(d->key);

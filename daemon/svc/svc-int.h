@@ -116,10 +116,11 @@ struct svc {
   /* loop */
   int sigfd, ctlfd;
   bool stopping, stopped, reload_requested, ready;
-  uint64_t started, next_poll, next_watchdog, watchdog_usec, next_publish, stop_deadline;
+  uint64_t started, next_poll, next_watchdog, watchdog_usec, next_publish, next_files, stop_deadline;
   char status_line[600];
   uint64_t status_sent;
   bool dirty;
+  char *state_saved;          /* what state.json holds, to skip unchanged writes */
   unsigned long polls, poll_failures, commits_rejected;
 };
 
