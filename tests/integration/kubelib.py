@@ -253,6 +253,19 @@ class KubeSim(object):
             self.control("POST", "faults?cluster=%s" % urllib.parse.quote(cluster), body, cluster=via)
         else:
             self.control("POST", "faults", body, cluster=cluster)
+        if mode == "refuse":
+            # the emulator closes its listener in the background: until it
+            # has, a connection is accepted and reset, not refused
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.ports[cluster]), timeout=0.5).close()
+                except ConnectionRefusedError:
+                    return
+                except OSError:
+                    pass
+                time.sleep(0.02)
+            raise RuntimeError("cluster %s still accepts connections" % cluster)
 
     def expire_token(self, cluster, kind="exec", rotate=False):
         body = {"expire": kind}
