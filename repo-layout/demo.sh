@@ -47,7 +47,7 @@ echo "admin@example.com namespaces=\"git\" $(cut -d' ' -f1,2 "$dir/signing-key.p
 git init -q -b main "$dir/config-repo"
 cp -r repo-layout/example/. "$dir/config-repo/"
 # the example's bake times (60s, 300s) are for production; the demo is quicker
-sed -i 's/bake: 60s/bake: 5s/; s/bake: 300s/bake: 10s/' "$dir/config-repo/fleet.yaml"
+sed -i 's/bake: 60s/bake: 5s/; s/bake: 300s/bake: 5s/' "$dir/config-repo/fleet.yaml"
 git -C "$dir/config-repo" config gpg.format ssh
 git -C "$dir/config-repo" config user.signingkey "$dir/signing-key"
 git -C "$dir/config-repo" config commit.gpgsign true

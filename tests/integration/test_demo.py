@@ -16,7 +16,7 @@ class DemoTest(unittest.TestCase):
     def test_demo_rolls_the_example_out_to_every_cluster(self):
         tmp = tempfile.mkdtemp(prefix="egressd-demo-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        env = dict(os.environ, DEMO_DIR=tmp, DEMO_SECONDS="30", EGRESSD=kubelib.egressd_binary())
+        env = dict(os.environ, DEMO_DIR=tmp, DEMO_SECONDS="45", EGRESSD=kubelib.egressd_binary())
         p = subprocess.run(["sh", os.path.join(kubelib.SOURCE_DIR, "repo-layout", "demo.sh")], env=env,
                            capture_output=True, text=True, timeout=180)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
