@@ -236,7 +236,7 @@ LogLevel VERBOSE
         return port, hostkey + ".pub", log
 
 
-class StubServer:
+class RogueServer:
     """A TCP server on loopback that either never answers (slow) or answers
     every connection with @reply and closes (garbage). Stopped at cleanup."""
 

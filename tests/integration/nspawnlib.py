@@ -179,12 +179,12 @@ def _container_init(nspawn_pid):
         if ppid:
             children.setdefault(int(ppid.group(1)), []).append(
                 (pid, nspid.group(1).split() if nspid else []))
-    todo = [nspawn_pid]
-    while todo:
-        for pid, nspid in children.get(todo.pop(), []):
+    pending = [nspawn_pid]
+    while pending:
+        for pid, nspid in children.get(pending.pop(), []):
             if len(nspid) >= 2 and nspid[-1] == "1":
                 return pid
-            todo.append(pid)
+            pending.append(pid)
     return None
 
 

@@ -8,7 +8,7 @@ import os
 import time
 import unittest
 
-from gitlib import GitTestCase, StubServer, count_lines, free_port
+from gitlib import GitTestCase, RogueServer, count_lines, free_port
 
 
 class FetchCase(GitTestCase):
@@ -196,10 +196,10 @@ class BrokenRemotes(FetchCase):
         self.assertEqual(self.cached_head(), self.first)
 
     def test_slow_remote_times_out(self):
-        stub = StubServer(self)
+        rogue = RogueServer(self)
         for scheme in ("git", "http"):
             start = time.monotonic()
-            p = self.fetch("%s://127.0.0.1:%d/egress.git" % (scheme, stub.port), "--timeout", "2",
+            p = self.fetch("%s://127.0.0.1:%d/egress.git" % (scheme, rogue.port), "--timeout", "2",
                            check=2)
             self.assertLess(time.monotonic() - start, 10)
             self.assertIn("did not complete within 2 seconds (timeout); the last fetched commit "
@@ -207,11 +207,11 @@ class BrokenRemotes(FetchCase):
             self.assertEqual(self.cached_head(), self.first)
 
     def test_garbage_answers(self):
-        http = StubServer(self, reply=b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+        http = RogueServer(self, reply=b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
                                       b"Content-Length: 11\r\n\r\n<html>hi</html>")
         p = self.fetch("http://127.0.0.1:%d/egress.git" % http.port, check=2)
         self.assertIn("cannot connect to http://127.0.0.1:%d/egress.git" % http.port, p.stderr)
-        git = StubServer(self, reply=b"\x00\xffthis is not pkt-line\n" * 10)
+        git = RogueServer(self, reply=b"\x00\xffthis is not pkt-line\n" * 10)
         p = self.fetch("git://127.0.0.1:%d/egress.git" % git.port, check=2)
         self.assertIn("git://127.0.0.1:%d/egress.git" % git.port, p.stderr)
         self.assertEqual(self.cached_head(), self.first)
