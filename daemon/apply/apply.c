@@ -563,6 +563,21 @@ static bool is_ours(const struct apply_job *j, const struct doc_node *o) {
                 j->req.repo->fleet->name);
 }
 
+/* The ref of plan item @i (its kind's resource, its namespace); fails the
+ * object when the cluster does not serve its kind. Returns the kind or -1. */
+static int item_ref(struct apply_job *j, size_t i, struct kube_ref *ref) {
+  const struct plan_item *it = &j->plan.items[i];
+  int k = kind_rank_of(it->kind);
+
+  if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
+    object_fail(j, i, -ENOENT, "%s", k < _RENDER_KIND_MAX ? j->kinds[k].why.msg : "unknown kind");
+    return -1;
+  }
+  *ref = j->kinds[k].ref;
+  ref->namespace = it->namespace;
+  return k;
+}
+
 /* What a look-alike check found for create @i: @live is the object of that
  * name (NULL: none, free to create). */
 static void check_found(struct apply_job *j, size_t i, const struct doc_node *live) {
@@ -672,20 +687,14 @@ static void phase_check(struct apply_job *j) {
   while (j->next < j->plan.n && j->inflight < parallel) {
     size_t i = j->next++;
     const struct plan_item *it = &j->plan.items[i];
-    int k = kind_rank_of(it->kind);
+    int k;
     struct kube_ref ref;
     struct err e = ERR_INIT;
 
     if (it->action != PLAN_CREATE || j->res.objects[i].done)
       continue;
-    if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
-      object_fail(j, i, -ENOENT, "%s", k < _RENDER_KIND_MAX ? j->kinds[k].why.msg : "unknown kind");
+    if ((k = item_ref(j, i, &ref)) < 0 || j->check_by_list[k])
       continue;
-    }
-    if (j->check_by_list[k])
-      continue;
-    ref = j->kinds[k].ref;
-    ref.namespace = it->namespace;
     if (kube_client_get(j->req.client, &ref, it->name, j->arena, on_checked, &j->ops[i],
                         &j->ops[i].op, &e) < 0) {
       object_fail(j, i, e.code, "%s", e.msg);
@@ -742,7 +751,6 @@ static void phase_apply(struct apply_job *j) {
     while (j->next < j->plan.n && j->inflight < parallel) {
       size_t i = j->next;
       const struct plan_item *it = &j->plan.items[i];
-      int k;
       struct kube_ref ref;
       struct err e = ERR_INIT;
       unsigned flags = KUBE_APPLY_FORCE;
@@ -758,14 +766,8 @@ static void phase_apply(struct apply_job *j) {
           j->res.objects[i].done = true;
         continue;
       }
-      k = kind_rank_of(it->kind);
-      if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
-        object_fail(j, i, -ENOENT, "%s",
-                    k < _RENDER_KIND_MAX ? j->kinds[k].why.msg : "unknown kind");
+      if (item_ref(j, i, &ref) < 0)
         continue;
-      }
-      ref = j->kinds[k].ref;
-      ref.namespace = it->namespace;
       if (j->req.flags & APPLY_DRY_RUN)
         flags |= KUBE_APPLY_DRY_RUN;
       if (kube_client_apply(j->req.client, &ref, it->desired, flags, j->arena, on_applied,

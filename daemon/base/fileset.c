@@ -77,15 +77,6 @@ int fileset_add(struct fileset *fs, const char *path, const void *data, size_t l
   return 0;
 }
 
-static bool wanted(const char *name, const char *const *suffixes) {
-  if (!suffixes)
-    return true;
-  for (; *suffixes; suffixes++)
-    if (str_has_suffix(name, *suffixes))
-      return true;
-  return false;
-}
-
 static int cmp_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -126,12 +117,12 @@ static int load(struct fileset *fs, int dirfd, const char *rel, unsigned depth,
       r = err_set_errno(err, -errno, "cannot stat '%s/%s'", root, child);
     } else if (S_ISDIR(st.st_mode)) {
       r = load(fs, dirfd, child, depth + 1, suffixes, root, err);
-    } else if (S_ISREG(st.st_mode) && wanted(names[i], suffixes) &&
+    } else if (S_ISREG(st.st_mode) && str_has_any_suffix(names[i], suffixes) &&
                (uint64_t)st.st_size > fs->lim.max_file_bytes) {
       r = err_set_src(err, -E2BIG, ERR_SRC_INPUT,
                       "'%s/%s' is %lld bytes, larger than the limit of %zu bytes per file", root,
                       child, (long long)st.st_size, fs->lim.max_file_bytes);
-    } else if (S_ISREG(st.st_mode) && wanted(names[i], suffixes)) {
+    } else if (S_ISREG(st.st_mode) && str_has_any_suffix(names[i], suffixes)) {
       struct buf b = BUF_INIT;
       char *full = xasprintf("%s/%s", root, child);
       r = file_read_all(full, fs->lim.max_file_bytes, &b, err);

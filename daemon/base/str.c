@@ -55,6 +55,15 @@ bool str_has_suffix(const char *s, const char *suffix) {
   return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
+bool str_has_any_suffix(const char *s, const char *const *suffixes) {
+  if (!suffixes)
+    return true;
+  for (; *suffixes; suffixes++)
+    if (str_has_suffix(s, *suffixes))
+      return true;
+  return false;
+}
+
 bool str_is_empty(const char *s) { return !s || !*s; }
 
 const char *str_chr(const char *s, char c) { return strchr(s, c); }

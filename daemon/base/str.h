@@ -18,6 +18,8 @@ size_t str_vformat(char *dst, size_t size, const char *fmt, va_list ap) __attrib
 bool str_eq(const char *a, const char *b);  /* NULL-safe */
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
+/* Whether @s ends with one of the NULL-terminated @suffixes; NULL: any @s. */
+bool str_has_any_suffix(const char *s, const char *const *suffixes);
 bool str_is_empty(const char *s);           /* NULL or "" */
 
 /* Parse a whole decimal integer in [min, max]; no sign for unsigned, no

@@ -19,7 +19,6 @@
 #include "gitsrc/gitsrc.h"
 #include "svc/svc.h"
 
-static const char *const yaml_suffixes[] = {".yaml", ".yml", NULL};
 
 
 void cli_reconcile_usage_options(FILE *f) {
@@ -81,7 +80,7 @@ static int load_rev(struct cli_reconcile *rc, const char *git_dir, const char *r
   if ((r = gitsrc_global_init(err)) < 0 || (r = gitsrc_open_local(git_dir, &src, err)) < 0 ||
       (r = gitsrc_resolve(src, rev, &oid, err)) < 0 ||
       (r = gitsrc_commit_info(src, &oid, &info, err)) < 0 ||
-      (r = gitsrc_tree_read(src, &oid, yaml_suffixes, &fs, err)) < 0)
+      (r = gitsrc_tree_read(src, &oid, intent_file_suffixes, &fs, err)) < 0)
     goto out;
   str_format(rc->source, sizeof(rc->source), "commit %.12s", oid.hex);
   lo.root_name = "";

@@ -12,7 +12,6 @@
 #include "cli/cli.h"
 #include "render/render.h"
 
-static const char *const yaml_suffixes[] = {".yaml", ".yml", NULL};
 
 /* Message prefix for files of @dir: "" for ".", else "dir/". */
 static char *root_name(const char *dir) {
@@ -33,7 +32,7 @@ int cli_repo_load_dir(const char *dir, struct intent_repo **ret, struct diag_lis
   int r;
 
   fileset_init(&fs, NULL);
-  r = fileset_load_dir(&fs, dir, yaml_suffixes, err);
+  r = fileset_load_dir(&fs, dir, intent_file_suffixes, err);
   if (r < 0)
     goto out;
   opts.root_name = root;

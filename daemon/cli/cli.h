@@ -13,9 +13,15 @@
 
 struct cli_command {
   const char *name;
-  const char *summary;
+  const char *summary;       /* NULL: not listed (a command for tests and benchmarks) */
   int (*run)(int argc, char **argv);
 };
+
+/* A command group (egressd clusters, egressd ledger): run the subcommand
+ * argv[1] names with argv shifted by one; -h, --help and help print @usage;
+ * none or an unknown one is a usage error that lists the commands. */
+int cli_group(const char *group, const struct cli_command *cmds, size_t n, void (*usage)(FILE *),
+              int argc, char **argv);
 
 /* Exit codes shared by the commands (validate: 0 valid, 1 invalid). */
 enum {

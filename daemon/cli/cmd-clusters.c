@@ -286,6 +286,26 @@ static int one_open(struct common *co, const char *cmd, struct one *o) {
   return 0;
 }
 
+/* one_open(), then the resource @what names (a plural, kind or short name,
+ * optionally .group) and its ref: in namespace @ns, or the kubeconfig's
+ * namespace, or every namespace when @all. */
+static int one_open_resource(struct common *co, const char *cmd, struct one *o, const char *what,
+                             const char *ns, bool all, const struct kube_resource **rt,
+                             struct kube_ref *ref) {
+  struct err err = ERR_INIT;
+  int r = one_open(co, cmd, o);
+
+  if (r)
+    return r;
+  if (kube_discovery_resolve(o->c, what, rt, &err) < 0) {
+    err_print(&err, stderr, "egressd: ");
+    one_close(o);
+    return CLI_EXIT_FAIL;
+  }
+  *ref = kube_ref_of(*rt, all ? NULL : ns ? ns : kube_client_namespace(o->c));
+  return 0;
+}
+
 static void print_doc(const struct doc_node *n, const char *format, FILE *f) {
   struct buf b = BUF_INIT;
   struct err err = ERR_INIT;
@@ -857,15 +877,9 @@ static int cmd_get(int argc, char **argv) {
   name = argc - optind == 2 ? argv[optind + 1] : NULL;
   if (all && name)
     return cli_usage_error("clusters get", "-A lists; it takes no NAME");
-  r = one_open(&co, "clusters get", &o);
+  r = one_open_resource(&co, "clusters get", &o, what, ns, all, &res_type, &ref);
   if (r)
     return r;
-  if (kube_discovery_resolve(o.c, what, &res_type, &err) < 0) {
-    err_print(&err, stderr, "egressd: ");
-    one_close(&o);
-    return CLI_EXIT_FAIL;
-  }
-  ref = kube_ref_of(res_type, all ? NULL : ns ? ns : kube_client_namespace(o.c));
   a = doc_arena_new();
   r = name ? kube_client_get_sync(o.c, &ref, name, a, &res, &err)
            : kube_client_list_sync(o.c, &ref, &lo, a, &res, &err);
@@ -1013,15 +1027,9 @@ static int cmd_watch(int argc, char **argv) {
   }
   if (argc - optind != 1)
     return cli_usage_error("clusters watch", "give one RESOURCE");
-  r = one_open(&co, "clusters watch", &o);
+  r = one_open_resource(&co, "clusters watch", &o, argv[optind], ns, all, &rt, &ref);
   if (r)
     return r;
-  if (kube_discovery_resolve(o.c, argv[optind], &rt, &err) < 0) {
-    err_print(&err, stderr, "egressd: ");
-    one_close(&o);
-    return CLI_EXIT_FAIL;
-  }
-  ref = kube_ref_of(rt, all ? NULL : ns ? ns : kube_client_namespace(o.c));
   if (kube_client_watch(o.c, &ref, &wo, on_watch_event, &w, &kw, &err) < 0) {
     err_print(&err, stderr, "egressd: ");
     one_close(&o);
@@ -1230,15 +1238,9 @@ static int cmd_delete(int argc, char **argv) {
   }
   if (argc - optind != 2)
     return cli_usage_error("clusters delete", "give RESOURCE and NAME");
-  r = one_open(&co, "clusters delete", &o);
+  r = one_open_resource(&co, "clusters delete", &o, argv[optind], ns, false, &rt, &ref);
   if (r)
     return r;
-  if (kube_discovery_resolve(o.c, argv[optind], &rt, &err) < 0) {
-    err_print(&err, stderr, "egressd: ");
-    one_close(&o);
-    return CLI_EXIT_FAIL;
-  }
-  ref = kube_ref_of(rt, ns ? ns : kube_client_namespace(o.c));
   a = doc_arena_new();
   r = kube_client_delete_sync(o.c, &ref, argv[optind + 1], &dopt, a, &res, &err);
   if (r < 0)
@@ -1267,28 +1269,10 @@ static void usage(FILE *f) {
 }
 
 int cmd_clusters(int argc, char **argv) {
-  static const struct {
-    const char *name;
-    int (*run)(int, char **);
-  } sub[] = {
-      {"check", cmd_check}, {"managed", cmd_managed}, {"get", cmd_get},
-      {"watch", cmd_watch}, {"apply", cmd_apply},     {"delete", cmd_delete},
+  static const struct cli_command sub[] = {
+      {"check", "", cmd_check}, {"managed", "", cmd_managed}, {"get", "", cmd_get},
+      {"watch", "", cmd_watch}, {"apply", "", cmd_apply},     {"delete", "", cmd_delete},
   };
 
-  if (argc < 2) {
-    usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
-  if (str_eq(argv[1], "--help") || str_eq(argv[1], "-h") || str_eq(argv[1], "help")) {
-    usage(stdout);
-    return CLI_EXIT_OK;
-  }
-  for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
-    if (str_eq(argv[1], sub[i].name)) {
-      optind = 0; /* GNU getopt: start over on the new argv */
-      return sub[i].run(argc - 1, argv + 1);
-    }
-  return cli_usage_error("clusters", "'%s' is not a clusters command (check, managed, get, watch, "
-                                     "apply, delete)",
-                         argv[1]);
+  return cli_group("clusters", sub, ARRAY_SIZE(sub), usage, argc, argv);
 }

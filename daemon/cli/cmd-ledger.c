@@ -607,28 +607,11 @@ static int cmd_append_test(int argc, char **argv) {
 }
 
 int cmd_ledger(int argc, char **argv) {
-  static const struct {
-    const char *name;
-    int (*run)(int, char **);
-  } sub[] = {
-      {"verify", cmd_verify},     {"show", cmd_show},
-      {"prove", cmd_prove},       {"recover", cmd_recover},
-      {"rotate-key", cmd_rotate_key}, {"append-test", cmd_append_test},
+  static const struct cli_command sub[] = {
+      {"verify", "", cmd_verify},         {"show", "", cmd_show},
+      {"prove", "", cmd_prove},           {"recover", "", cmd_recover},
+      {"rotate-key", "", cmd_rotate_key}, {"append-test", NULL, cmd_append_test},
   };
 
-  if (argc < 2) {
-    usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
-  if (str_eq(argv[1], "--help") || str_eq(argv[1], "-h") || str_eq(argv[1], "help")) {
-    usage(stdout);
-    return CLI_EXIT_OK;
-  }
-  for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
-    if (str_eq(argv[1], sub[i].name)) {
-      optind = 0;   /* GNU getopt: start over on the new argv */
-      return sub[i].run(argc - 1, argv + 1);
-    }
-  return cli_usage_error("ledger", "'%s' is not a ledger command (verify, show, prove, recover, "
-                         "rotate-key)", argv[1]);
+  return cli_group("ledger", sub, ARRAY_SIZE(sub), usage, argc, argv);
 }

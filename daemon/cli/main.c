@@ -34,6 +34,30 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return CLI_EXIT_USAGE;
 }
 
+int cli_group(const char *group, const struct cli_command *cmds, size_t n, void (*usage)(FILE *),
+              int argc, char **argv) {
+  char names[512] = "";
+  size_t len = 0;
+
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (str_eq(argv[1], "--help") || str_eq(argv[1], "-h") || str_eq(argv[1], "help")) {
+    usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (str_eq(argv[1], cmds[i].name)) {
+      optind = 0; /* GNU getopt: start over on the new argv */
+      return cmds[i].run(argc - 1, argv + 1);
+    }
+  for (size_t i = 0; i < n; i++)
+    if (cmds[i].summary && len < sizeof(names))
+      len += str_format(names + len, sizeof(names) - len, "%s%s", len ? ", " : "", cmds[i].name);
+  return cli_usage_error(group, "'%s' is not a %s command (%s)", argv[1], group, names);
+}
+
 bool cli_color(FILE *f) {
   const char *nc = getenv("NO_COLOR"), *term = getenv("TERM");
   return isatty(fileno(f)) && str_is_empty(nc) && !str_eq(term, "dumb");

@@ -416,15 +416,6 @@ int gitsrc_check_history(struct gitsrc *src, const struct gitsrc_oid *last_appli
 
 /* --- trees ---------------------------------------------------------------- */
 
-static bool wanted(const char *name, const char *const *suffixes) {
-  if (!suffixes)
-    return true;
-  for (; *suffixes; suffixes++)
-    if (str_has_suffix(name, *suffixes))
-      return true;
-  return false;
-}
-
 struct tree_walk {
   struct gitsrc *src;
   const struct gitsrc_oid *commit;
@@ -464,7 +455,7 @@ static int walk_tree(struct tree_walk *w, git_tree *tree, const char *prefix, un
         r = walk_tree(w, sub, path, depth + 1);
       git_tree_free(sub);
     } else if ((mode == GIT_FILEMODE_BLOB || mode == GIT_FILEMODE_BLOB_EXECUTABLE) &&
-               wanted(name, w->suffixes)) {
+               str_has_any_suffix(name, w->suffixes)) {
       size_t size, max = w->out->lim.max_file_bytes;
       git_object_t type;
       git_blob *blob = NULL;

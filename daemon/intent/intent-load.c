@@ -20,6 +20,8 @@
 #include "doc/doc.h"
 #include "intent/intent-int.h"
 
+const char *const intent_file_suffixes[] = {".yaml", ".yml", NULL};
+
 /* ---- schema tables ---- */
 
 static const struct doc_schema s_str = {DOC_SCHEMA_STR};

@@ -153,6 +153,10 @@ struct intent_repo {
   struct strmap gateway_index;
 };
 
+/* The file names a config repo is read from (for fileset_load_dir() and
+ * gitsrc_tree_read()): NULL-terminated. */
+extern const char *const intent_file_suffixes[];
+
 struct intent_load_options {
   const char *root_name;   /* prefix for file names in messages ("" or "repo/") */
   /* the names of the templates under templates/ that mean something (from

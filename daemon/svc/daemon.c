@@ -1011,6 +1011,24 @@ static int open_ledger(struct svc *d, struct err *err) {
   return 0;
 }
 
+/* Load the host config, logging each of its problems (file:line:col). */
+static int hostconfig_read(const char *path, struct hostconfig **ret) {
+  struct diag_list diags = {0};
+  struct err err = ERR_INIT;
+  int r = hostconfig_load(path, ret, &diags, &err);
+
+  if (r < 0) {
+    char t[1200];
+    diag_sort(&diags);
+    for (size_t i = 0; i < diags.n; i++)
+      log_error("%s", diag_format(&diags.items[i], t, sizeof(t)));
+    if (err_isset(&err))
+      log_error("%s", err.msg);
+  }
+  diag_list_dispose(&diags);
+  return r;
+}
+
 static bool str_same(const char *a, const char *b) {
   return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
@@ -1067,7 +1085,6 @@ static void cluster_carry(struct svc_cluster *to, const struct svc_cluster *from
 
 static void reload(struct svc *d) {
   struct hostconfig *hc = NULL;
-  struct diag_list diags = {0};
   struct err err = ERR_INIT;
   struct svc_cluster *old;
   size_t n_old;
@@ -1075,15 +1092,8 @@ static void reload(struct svc *d) {
   bool git_changed;
 
   notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)time_now_mono_usec());
-  if (hostconfig_load(d->config_path, &hc, &diags, &err) < 0) {
-    char t[1200];
-    diag_sort(&diags);
-    for (size_t i = 0; i < diags.n; i++)
-      log_error("%s", diag_format(&diags.items[i], t, sizeof(t)));
-    if (err_isset(&err))
-      log_error("%s", err.msg);
+  if (hostconfig_read(d->config_path, &hc) < 0) {
     log_error("reload refused: %s is invalid; the running configuration stays", d->config_path);
-    diag_list_dispose(&diags);
     notify_send("READY=1");
     return;
   }
@@ -1193,7 +1203,6 @@ static uint64_t next_deadline(const struct svc *d) {
 
 int svc_run(const struct svc_run_options *opts) {
   struct svc dd = {0}, *d = &dd;
-  struct diag_list diags = {0};
   struct err err = ERR_INIT;
   int rc = 1;
 
@@ -1206,13 +1215,7 @@ int svc_run(const struct svc_run_options *opts) {
     log_error("cannot initialise libsodium");
     goto out;
   }
-  if (hostconfig_load(d->config_path, &d->hc, &diags, &err) < 0) {
-    char t[1200];
-    diag_sort(&diags);
-    for (size_t i = 0; i < diags.n; i++)
-      log_error("%s", diag_format(&diags.items[i], t, sizeof(t)));
-    if (err_isset(&err))
-      log_error("%s", err.msg);
+  if (hostconfig_read(d->config_path, &d->hc) < 0) {
     log_error("not starting: the host config %s is invalid", d->config_path);
     notify_sendf("STATUS=not starting: the host config %s is invalid", d->config_path);
     goto out;
@@ -1306,7 +1309,6 @@ int svc_run(const struct svc_run_options *opts) {
   log_notice("stopped");
   rc = 0;
 out:
-  diag_list_dispose(&diags);
   clusters_free(d);
   free(job_ctxs);
   job_ctxs = NULL;

@@ -19,7 +19,6 @@
 #include "gitsrc/gitsrc.h"
 #include "render/render.h"
 
-static const char *const yaml_suffixes[] = {".yaml", ".yml", NULL};
 
 struct gitworker {
   pthread_t thread;
@@ -62,7 +61,7 @@ static int load_commit(struct gitworker *w, const struct gitsrc_oid *oid,
   fileset_init(&fs, NULL);
   res->stage = "read";
   if ((r = gitsrc_commit_info(w->src, oid, &info, &res->err)) < 0 ||
-      (r = gitsrc_tree_read(w->src, oid, yaml_suffixes, &fs, &res->err)) < 0)
+      (r = gitsrc_tree_read(w->src, oid, intent_file_suffixes, &fs, &res->err)) < 0)
     goto out;
   str_copy(res->commit, sizeof(res->commit), oid->hex);
   str_copy(res->tree, sizeof(res->tree), info.tree.hex);

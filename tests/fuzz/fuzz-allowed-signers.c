@@ -8,8 +8,7 @@
 
 #include "gitsrc/gitsrc-int.h"
 #include "gitsrc/gitsrc.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct gitsrc_signers *s = NULL;

@@ -9,8 +9,7 @@
 #include "base/buf.h"
 #include "gitsrc/gitsrc-int.h"
 #include "gitsrc/gitsrc.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static const char signers_text[] =
     "alice@example.com,!x@* namespaces=\"git\",valid-after=\"20200101Z\" ssh-ed25519 "

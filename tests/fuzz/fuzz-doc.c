@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "doc/doc.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct doc_arena *a = doc_arena_new();

@@ -8,8 +8,7 @@
 #include "base/fileset.h"
 #include "intent/intent.h"
 #include "render/render.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static const char *fleet = "apiVersion: egressd.io/v1\nkind: Fleet\nmetadata: {name: f}\n"
                            "spec:\n  clusters:\n    - {name: a, labels: {env: prod}}\n"

@@ -9,17 +9,7 @@
 
 #include "base/str.h"
 #include "kube/kube-int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* require() that NDEBUG cannot remove: the ctest regression runs are release builds */
-#define require(x)                                                        \
-  do {                                                                    \
-    if (!(x)) {                                                           \
-      fprintf(stderr, "%s:%d: requirement failed: %s\n", __FILE__, __LINE__, #x); \
-      abort();                                                            \
-    }                                                                     \
-  } while (0)
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *const types[] = {"application/json", "text/plain; charset=utf-8", "text/html",

@@ -8,17 +8,7 @@
 #include <string.h>
 
 #include "kube/kube-int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* require() that NDEBUG cannot remove: the ctest regression runs are release builds */
-#define require(x)                                                        \
-  do {                                                                    \
-    if (!(x)) {                                                           \
-      fprintf(stderr, "%s:%d: requirement failed: %s\n", __FILE__, __LINE__, #x); \
-      abort();                                                            \
-    }                                                                     \
-  } while (0)
+#include "fuzz.h"
 
 #define MAX_FRAMES 4096
 

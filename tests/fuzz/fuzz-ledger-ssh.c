@@ -11,8 +11,7 @@
 
 #include "base/buf.h"
 #include "ledger/ledger.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char checkpoint[] = "egressd/test.example/ledger\n3\n"

@@ -15,8 +15,7 @@
 #include "base/buf.h"
 #include "ledger/ledger-int.h"
 #include "ledger/ledger.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static void record_round_trip(const char *text, size_t size) {
   struct doc_arena *a = doc_arena_new();

@@ -7,8 +7,7 @@
 
 #include "base/buf.h"
 #include "base/fileio.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
