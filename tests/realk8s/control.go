@@ -1,0 +1,529 @@
+package main
+
+// The test-facing side of realk8s: the /_sim/ control API (a subset of
+// kubesim's, on DIR/control.port, plain HTTP on loopback, admin token of any
+// cluster), the request log read from each kube-apiserver's audit log, and
+// the TokenReview webhook that makes exec-plugin tokens expire on demand.
+//
+// Supported: GET/DELETE /_sim/requests, POST /_sim/faults {"unreachable":
+// "refuse"[, "duration_ms"]}, GET/DELETE /_sim/faults, POST /_sim/operator,
+// POST /_sim/tokens {"expire": "exec"}, POST /_sim/compact. Every other
+// fault of kubesim (status codes, latency, resets, "drop") is an emulator
+// feature: 501 with a message that says so. Select the cluster with
+// ?cluster=NAME (default: the first).
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type controlServer struct {
+	f    *fleet
+	port int
+}
+
+func startControl(f *fleet) (*controlServer, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &controlServer{f: f, port: l.Addr().(*net.TCPAddr).Port}
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	atExit(func() { srv.Close() })
+	return s, nil
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *controlServer) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	for _, c := range s.f.clusters {
+		if tok == c.admin {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *controlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		reply(w, 401, map[string]string{"message": "realk8s control: an admin token of a cluster is required"})
+		return
+	}
+	c := s.f.clusters[0]
+	if name := r.URL.Query().Get("cluster"); name != "" {
+		if c = s.f.byName[name]; c == nil {
+			reply(w, 404, map[string]string{"message": fmt.Sprintf("no cluster %q", name)})
+			return
+		}
+	}
+	var body map[string]any
+	if r.Method == "POST" {
+		data, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err == nil && len(data) > 0 {
+			err = json.Unmarshal(data, &body)
+		}
+		if err != nil {
+			reply(w, 400, map[string]string{"message": "bad JSON body: " + err.Error()})
+			return
+		}
+	}
+	what := strings.TrimPrefix(r.URL.Path, "/_sim/")
+	switch {
+	case what == "requests" && r.Method == "GET":
+		since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
+		items, last, err := c.audit.since(since)
+		if err != nil {
+			reply(w, 500, map[string]string{"message": err.Error()})
+			return
+		}
+		reply(w, 200, map[string]any{"items": items, "last": last})
+	case what == "requests" && r.Method == "DELETE":
+		last, err := c.audit.clear()
+		if err != nil {
+			reply(w, 500, map[string]string{"message": err.Error()})
+			return
+		}
+		reply(w, 200, map[string]any{"last": last})
+	case what == "faults" && r.Method == "POST":
+		s.fault(w, c, body)
+	case what == "faults" && r.Method == "GET":
+		reply(w, 200, map[string]any{"faults": []any{}, "unreachable": map[bool]any{true: "refuse", false: nil}[c.isDown()]})
+	case what == "faults" && r.Method == "DELETE":
+		if err := c.restartServer(); err != nil {
+			reply(w, 500, map[string]string{"message": err.Error()})
+			return
+		}
+		reply(w, 200, map[string]any{"faults": []any{}})
+	case what == "operator" && r.Method == "POST":
+		ns, _ := body["namespace"].(string)
+		name, _ := body["name"].(string)
+		fail, _ := body["fail"].(string)
+		if name == "" || c.op == nil {
+			reply(w, 400, map[string]string{"message": `expected {"namespace": NS, "name": NAME, "fail": MESSAGE|null}`})
+			return
+		}
+		c.op.setFailure(ns, name, fail)
+		reply(w, 200, map[string]any{"namespace": ns, "name": name, "fail": body["fail"]})
+	case what == "tokens" && r.Method == "POST":
+		kind, _ := body["expire"].(string)
+		if kind != "exec" {
+			reply(w, 501, map[string]string{"message": "realk8s: only exec tokens expire (admin and readonly tokens are in the server's token file)"})
+			return
+		}
+		rotate, _ := body["rotate"].(bool)
+		reply(w, 200, map[string]any{"expired": kind, "token": s.f.webhook.expire(c, rotate)})
+	case what == "compact" && r.Method == "POST":
+		rev, err := s.f.compact()
+		if err != nil {
+			reply(w, 500, map[string]string{"message": err.Error()})
+			return
+		}
+		reply(w, 200, map[string]any{"compacted": rev})
+	default:
+		reply(w, 501, map[string]string{"message": fmt.Sprintf(
+			"realk8s: %s /_sim/%s is an emulator feature (tests/kubesim); a real API server has no such control", r.Method, what)})
+	}
+}
+
+func (s *controlServer) fault(w http.ResponseWriter, c *cluster, body map[string]any) {
+	mode, has := body["unreachable"]
+	if !has || len(body) > 2 {
+		reply(w, 501, map[string]string{"message": "realk8s: injected responses, latency and resets are emulator features (tests/kubesim); only {\"unreachable\": \"refuse\"} is supported"})
+		return
+	}
+	switch mode {
+	case nil:
+		if err := c.restartServer(); err != nil {
+			reply(w, 500, map[string]string{"message": err.Error()})
+			return
+		}
+	case "refuse":
+		c.stopServer()
+		if ms, ok := body["duration_ms"].(float64); ok {
+			c.mu.Lock()
+			c.restore = time.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
+				if err := c.restartServer(); err != nil {
+					die("%v", err)
+				}
+			})
+			c.mu.Unlock()
+		}
+	default:
+		reply(w, 501, map[string]string{"message": fmt.Sprintf("realk8s: unreachable %v is an emulator feature; use \"refuse\"", mode)})
+		return
+	}
+	reply(w, 200, map[string]any{"unreachable": mode})
+}
+
+// compact compacts etcd to its current revision, as kube-apiserver does
+// every five minutes: list continues and watches from before it get 410.
+func (f *fleet) compact() (int64, error) {
+	var st struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+	}
+	resp, err := http.Post(f.etcdURL+"/v3/maintenance/status", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		return 0, err
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	rev, _ := strconv.ParseInt(st.Header.Revision, 10, 64)
+	resp, err = http.Post(f.etcdURL+"/v3/kv/compaction", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"revision": "%d", "physical": true}`, rev)))
+	if err != nil {
+		return 0, err
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("etcd compaction: %s %s", resp.Status, msg)
+	}
+	return rev, nil
+}
+
+// -- the request log ----------------------------------------------------------
+
+// An entry of /_sim/requests, with kubesim's field names. Headers the audit
+// log does not record (Content-Type, Accept) are absent.
+type logEntry struct {
+	Seq        int64   `json:"seq"`
+	Time       string  `json:"time"`
+	Method     string  `json:"method"`
+	Path       string  `json:"path"`
+	Query      string  `json:"query"`
+	Verb       string  `json:"verb"`
+	Status     int     `json:"status"`
+	UserAgent  string  `json:"user_agent"`
+	User       string  `json:"user"`
+	Auth       string  `json:"auth"`
+	Body       *string `json:"body"`
+	Watch      bool    `json:"watch"`
+	DurationMS int64   `json:"duration_ms"`
+	auditID    string
+}
+
+type auditEvent struct {
+	AuditID    string `json:"auditID"`
+	Stage      string `json:"stage"`
+	RequestURI string `json:"requestURI"`
+	Verb       string `json:"verb"`
+	User       struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	UserAgent      string `json:"userAgent"`
+	ResponseStatus *struct {
+		Code int `json:"code"`
+	} `json:"responseStatus"`
+	RequestObject            json.RawMessage `json:"requestObject"`
+	RequestReceivedTimestamp time.Time       `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time       `json:"stageTimestamp"`
+}
+
+type auditLog struct {
+	c       *cluster
+	path    string
+	mu      sync.Mutex
+	offset  int64
+	partial []byte
+	entries []logEntry
+	byID    map[string]int
+	seq     int64
+	barrier int
+}
+
+func newAuditLog(c *cluster, path string) *auditLog {
+	return &auditLog{c: c, path: path, byID: map[string]int{}}
+}
+
+var verbMethod = map[string]string{"get": "GET", "list": "GET", "watch": "GET", "create": "POST",
+	"update": "PUT", "patch": "PATCH", "delete": "DELETE", "deletecollection": "DELETE"}
+
+func authOf(user string, status int) string {
+	switch {
+	case status == 401:
+		return "invalid"
+	case user == "cert-admin":
+		return "cert"
+	case user == execUser:
+		return "exec"
+	case user == "system:anonymous":
+		return "anonymous"
+	}
+	return "token"
+}
+
+// read consumes new audit lines. A watch is logged when its response
+// starts (as kubesim logs it when its headers are sent); other requests
+// when they complete.
+func (a *auditLog) read() (barriers map[string]bool, err error) {
+	barriers = map[string]bool{}
+	f, err := os.Open(a.path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return barriers, nil
+		}
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(a.offset, io.SeekStart); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	a.offset += int64(len(data))
+	data = append(a.partial, data...)
+	end := bytes.LastIndexByte(data, '\n')
+	if end < 0 {
+		a.partial = data
+		return barriers, nil
+	}
+	a.partial = append([]byte(nil), data[end+1:]...)
+	sc := bufio.NewScanner(bytes.NewReader(data[:end+1]))
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var ev auditEvent
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		if strings.HasPrefix(ev.UserAgent, "realk8s-barrier/") {
+			barriers[ev.UserAgent] = true
+			continue
+		}
+		status := 0
+		if ev.ResponseStatus != nil {
+			status = ev.ResponseStatus.Code
+		}
+		if i, seen := a.byID[ev.AuditID]; seen {
+			// the ResponseComplete of a watch logged at ResponseStarted
+			a.entries[i].DurationMS = ev.StageTimestamp.Sub(ev.RequestReceivedTimestamp).Milliseconds()
+			continue
+		}
+		if ev.Stage != "ResponseStarted" && ev.Stage != "ResponseComplete" {
+			continue
+		}
+		path, query, _ := strings.Cut(ev.RequestURI, "?")
+		method := verbMethod[ev.Verb]
+		if method == "" {
+			method = strings.ToUpper(ev.Verb) // non-resource requests carry the HTTP method
+		}
+		e := logEntry{Time: ev.RequestReceivedTimestamp.UTC().Format(time.RFC3339), Method: method, Path: path,
+			Query: query, Verb: ev.Verb, Status: status, UserAgent: ev.UserAgent, User: ev.User.Username,
+			Auth: authOf(ev.User.Username, status), Watch: ev.Verb == "watch", auditID: ev.AuditID,
+			DurationMS: ev.StageTimestamp.Sub(ev.RequestReceivedTimestamp).Milliseconds()}
+		if len(ev.RequestObject) > 0 && string(ev.RequestObject) != "null" {
+			b := string(ev.RequestObject)
+			if len(b) > 64<<10 {
+				b = b[:64<<10]
+			}
+			e.Body = &b
+		}
+		a.seq++
+		e.Seq = a.seq
+		if ev.Stage == "ResponseStarted" {
+			a.byID[ev.AuditID] = len(a.entries)
+		}
+		a.entries = append(a.entries, e)
+	}
+	return barriers, nil
+}
+
+// sync makes the log current: a request the caller saw answered is in the
+// log when this returns. It sends a marker request and reads the audit log
+// until the marker's own line is there (the server writes a request's line
+// as its response completes, before a later request's).
+func (a *auditLog) sync() error {
+	a.barrier++
+	ua := fmt.Sprintf("realk8s-barrier/%d", a.barrier)
+	if a.c.isDown() {
+		_, err := a.read() // a stopped server writes nothing more
+		return err
+	}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/version", a.c.port), nil)
+	req.Header.Set("Authorization", "Bearer "+a.c.admin)
+	req.Header.Set("User-Agent", ua)
+	resp, err := a.c.httpClient().Do(req)
+	if err != nil {
+		_, rerr := a.read()
+		if rerr != nil {
+			return rerr
+		}
+		return nil // the server went away meanwhile: what it wrote is all there is
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seen, err := a.read()
+		if err != nil {
+			return err
+		}
+		if seen[ua] {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cluster %s: the audit log %s did not show the marker request", a.c.name, filepath.Base(a.path))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (a *auditLog) since(since int64) ([]logEntry, int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.sync(); err != nil {
+		return nil, 0, err
+	}
+	out := []logEntry{}
+	for _, e := range a.entries {
+		if e.Seq > since {
+			out = append(out, e)
+		}
+	}
+	return out, a.seq, nil
+}
+
+func (a *auditLog) clear() (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.sync(); err != nil {
+		return 0, err
+	}
+	a.entries = nil
+	a.byID = map[string]int{}
+	return a.seq, nil
+}
+
+// -- exec tokens through a TokenReview webhook ----------------------------------
+
+// tokenWebhook authenticates the exec plugin's tokens for every cluster
+// (kube-apiserver --authentication-token-webhook-config-file, no cache).
+// As in kubesim, an expired token is refused once and the plugin's next run
+// gets a fresh one.
+type tokenWebhook struct {
+	f       *fleet
+	port    int
+	mu      sync.Mutex
+	valid   map[string]string // token -> cluster
+	expired map[string]string
+}
+
+func startTokenWebhook(f *fleet) (*tokenWebhook, error) {
+	cert, err := tls.LoadX509KeyPair(f.pki.serverCert, f.pki.serverKey)
+	if err != nil {
+		return nil, err
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		return nil, err
+	}
+	wh := &tokenWebhook{f: f, port: l.Addr().(*net.TCPAddr).Port, valid: map[string]string{}, expired: map[string]string{}}
+	for _, c := range f.clusters {
+		if _, err := wh.rotate(c); err != nil {
+			return nil, err
+		}
+	}
+	srv := &http.Server{Handler: wh, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	atExit(func() { srv.Close() })
+	return wh, nil
+}
+
+func (wh *tokenWebhook) credentialFile(c *cluster) string {
+	return wh.f.path(c.name + "-exec-credential.json")
+}
+
+// rotate issues a new exec token for c and writes the credential the
+// plugin prints (valid one hour). Called with wh.mu held or before serving.
+func (wh *tokenWebhook) rotate(c *cluster) (string, error) {
+	t := token("exec")
+	cred := map[string]any{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+		"status": map[string]any{"token": t,
+			"expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
+	data, _ := json.Marshal(cred)
+	if err := writeFile(wh.credentialFile(c), append(data, '\n'), 0o600); err != nil {
+		return "", err
+	}
+	wh.valid[t] = c.name
+	return t, nil
+}
+
+func (wh *tokenWebhook) expire(c *cluster, rotate bool) any {
+	wh.mu.Lock()
+	defer wh.mu.Unlock()
+	for t, n := range wh.valid {
+		if n == c.name {
+			delete(wh.valid, t)
+			wh.expired[t] = n
+		}
+	}
+	if !rotate {
+		return nil
+	}
+	t, err := wh.rotate(c)
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+func (wh *tokenWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/authenticate/")
+	c := wh.f.byName[name]
+	var review struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Spec       struct {
+			Token string `json:"token"`
+		} `json:"spec"`
+	}
+	if c == nil || json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&review) != nil {
+		http.Error(w, "bad TokenReview", 400)
+		return
+	}
+	status := map[string]any{"authenticated": false}
+	wh.mu.Lock()
+	if wh.valid[review.Spec.Token] == name {
+		status = map[string]any{"authenticated": true,
+			"user": map[string]any{"username": execUser, "uid": execUser + "-uid", "groups": []string{"system:masters"}}}
+	} else if wh.expired[review.Spec.Token] == name {
+		// the plugin's credential expired: its next run gets a fresh one
+		delete(wh.expired, review.Spec.Token)
+		fresh := true
+		for _, n := range wh.valid {
+			fresh = fresh && n != name
+		}
+		if fresh {
+			wh.rotate(c)
+		}
+	}
+	wh.mu.Unlock()
+	reply(w, 200, map[string]any{"apiVersion": review.APIVersion, "kind": "TokenReview", "status": status})
+}
