@@ -348,6 +348,13 @@ static void check_fail(struct check *k, const char *problem, const struct err *e
   check_finish(k);
 }
 
+/* What an authentication or authorization failure means to the operator. */
+static const char *auth_problem(const struct kube_result *res) {
+  if (res->anonymous)
+    return "credentials ignored";
+  return res->status == 403 ? "not authorized" : "credentials rejected";
+}
+
 static void on_check_discovered(void *ud, const struct kube_result *res) {
   struct check *k = ud;
   const struct kube_resource *r;
@@ -355,9 +362,7 @@ static void on_check_discovered(void *ud, const struct kube_result *res) {
 
   k->requests += res->attempts;
   if (res->r < 0) {
-    check_fail(k, res->failure == KUBE_FAIL_AUTH ? (res->status == 403 ? "not authorized"
-                                                                       : "credentials rejected")
-                                                 : "discovery failed",
+    check_fail(k, res->failure == KUBE_FAIL_AUTH ? auth_problem(res) : "discovery failed",
                &res->err);
     return;
   }
@@ -399,7 +404,7 @@ static void on_check_version(void *ud, const struct kube_result *res) {
       return;
     case KUBE_FAIL_AUTH:
       k->reachable = k->tls = true;
-      check_fail(k, res->status == 403 ? "not authorized" : "credentials rejected", &res->err);
+      check_fail(k, auth_problem(res), &res->err);
       return;
     default:
       k->reachable = res->status > 0;
@@ -444,7 +449,8 @@ static void check_line(const struct check *k, struct buf *b) {
   else
     buf_puts(b, k->tls ? " reachable, TLS verified" : " reachable, TLS failed");
   if (k->tls && !k->creds && k->problem &&
-      (strcmp(k->problem, "credentials rejected") == 0 || strcmp(k->problem, "not authorized") == 0))
+      (strcmp(k->problem, "credentials rejected") == 0 || strcmp(k->problem, "not authorized") == 0 ||
+       strcmp(k->problem, "credentials ignored") == 0))
     buf_printf(b, ", %s (%s)", k->problem, kube_config_auth_name(cfg));
   else if (k->creds)
     buf_printf(b, ", credentials accepted (%s)", kube_config_auth_name(cfg));

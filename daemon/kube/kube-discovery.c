@@ -422,6 +422,7 @@ struct disco_run {
   struct err err;
   enum kube_failure failure;
   long status;
+  bool anonymous;
 };
 
 static void dreq_free(struct dreq *q) {
@@ -469,6 +470,7 @@ static void finish_run(struct disco_run *run) {
       op->res.r = run->err.code;
       op->res.failure = run->failure;
       op->res.status = run->status;
+      op->res.anonymous = run->anonymous;
     }
   }
   /* from the loop: a callback may cancel another waiter, which only disarms
@@ -484,6 +486,7 @@ static void fail_run(struct disco_run *run, const struct kube_http_result *res) 
     run->err = *res->err;
     run->failure = res->failure;
     run->status = res->status;
+    run->anonymous = res->anonymous;
   }
 }
 

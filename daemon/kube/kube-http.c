@@ -121,6 +121,7 @@ static void complete(struct kube_http *h, enum kube_failure failure, long status
       .body = &h->resp,
       .rtt_usec = rtt,
       .protocol = protocol,
+      .anonymous = h->anonymous,
   };
 
   drop_easy(h);
@@ -128,6 +129,14 @@ static void complete(struct kube_http *h, enum kube_failure failure, long status
   unlink_request(h);
   h->done(h->ud, &res);
   free_request(h);
+}
+
+/* Did a 403 judge the request as system:anonymous although the kubeconfig
+ * gave credentials? The Status message (in @msg, as kube_status_error()
+ * wrote it) names the user: 'User "system:anonymous" cannot get path "/api"'. */
+static bool took_as_anonymous(const struct kube_client *c, const char *msg) {
+  return !str_eq(kube_config_auth_name(c->cfg), "none") &&
+         strstr(msg, "User \"system:anonymous\"") != NULL;
 }
 
 static size_t on_write(char *data, size_t size, size_t nmemb, void *ud) {
@@ -561,6 +570,20 @@ void kube_http_finished(struct kube_http *h, CURLcode code) {
       str_format(h->err.msg + len, sizeof(h->err.msg) - len,
                  " (the credentials of user '%s' in %s were not accepted)",
                  c->cfg->user_ref ? c->cfg->user_ref : "(none)", c->cfg->path);
+    } else if (status == 403 && took_as_anonymous(c, h->err.msg)) {
+      /* A credential no authenticator handles is not refused: the request
+       * goes on as system:anonymous and fails authorization. */
+      size_t len = strlen(h->err.msg);
+      const char *auth = kube_config_auth_name(c->cfg);
+      h->anonymous = true;
+      str_format(h->err.msg + len, sizeof(h->err.msg) - len,
+                 " (the server ignored the %s of user '%s' in %s and treated the request as "
+                 "anonymous%s)",
+                 auth, c->cfg->user_ref ? c->cfg->user_ref : "(none)", c->cfg->path,
+                 str_eq(auth, "basic auth")
+                     ? "; Kubernetes has not accepted basic auth since 1.19: use a token or a "
+                       "client certificate"
+                     : "");
     }
     if (h->attempt > 1 && (status == 429 || status >= 500)) {
       size_t len = strlen(h->err.msg);

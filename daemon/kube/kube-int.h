@@ -202,6 +202,7 @@ struct kube_http_result {
   const struct buf *body;
   uint64_t rtt_usec;
   const char *protocol;
+  bool anonymous;               /* 403 to system:anonymous though credentials were sent */
 };
 
 struct kube_http_spec {
@@ -227,7 +228,7 @@ struct kube_http {
   size_t stream_used;           /* bytes of resp already consumed by the stream parser */
   char errbuf[CURL_ERROR_SIZE];
   unsigned attempt;
-  bool reauthed, too_big, on_stream_list, cancelled, delivering;
+  bool reauthed, too_big, on_stream_list, cancelled, delivering, anonymous;
   enum kube_failure retry_failure; /* of a failure delivered from the loop */
   uint64_t cred_gen;
   uint64_t submitted;

@@ -107,6 +107,7 @@ void kube_op_take_http(struct kube_op *op, const struct kube_http_result *hr) {
   op->res.attempts += hr->attempts;
   op->res.rtt_usec = hr->rtt_usec;
   op->res.protocol = hr->protocol;
+  op->res.anonymous = hr->anonymous;
   if (hr->r < 0 && !err_isset(&op->res.err)) {
     op->res.r = hr->r;
     op->res.err = *hr->err;

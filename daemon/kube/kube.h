@@ -252,6 +252,10 @@ struct kube_result {
   uint64_t elapsed_usec;        /* submit to completion */
   uint64_t rtt_usec;            /* last attempt: request sent to first response byte */
   const char *protocol;         /* "HTTP/2", "HTTP/1.1" of the last response; NULL */
+  /* KUBE_FAIL_AUTH with 403: the server ignored the credentials sent (an
+   * authentication it does not support, such as basic auth since Kubernetes
+   * 1.19) and judged the request as system:anonymous */
+  bool anonymous;
 };
 
 /* Completion callback: runs once, from inside kube_loop_run_once(). @res is

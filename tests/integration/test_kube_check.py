@@ -30,6 +30,8 @@ class CheckTest(unittest.TestCase):
     def setUpClass(cls):
         cls.sim = kubelib.KubeSim(["east", "old", "alpha"],
                                   istio={"old": "v1alpha3", "alpha": "v1alpha3"}, no_smm=["old"])
+        for c in cls.sim.clusters:
+            cls.sim.server_version(c)   # asked now: the tests count requests
         cls.tmp = tempfile.mkdtemp(prefix="egressd-check-")
 
     @classmethod
@@ -63,9 +65,10 @@ class CheckTest(unittest.TestCase):
         for line, name, auth in zip(out, ["with-token", "with-cert", "with-exec"],
                                     ["bearer token", "client certificate", "exec plugin"]):
             self.assertTrue(line.startswith("%s: usable (%s): reachable, TLS verified, credentials "
-                                            "accepted (%s), Kubernetes v1.32.4 over HTTP/1.1, Istio v1 "
+                                            "accepted (%s), Kubernetes %s over %s, Istio v1 "
                                             "(served: v1, v1beta1, v1alpha3), Service Mesh Manager CRD "
-                                            "present, rtt " % (name, server, auth)), line)
+                                            "present, rtt " % (name, server, auth, sim.server_version("east"),
+                                                               sim.protocol)), line)
         # the exec plugin ran once for its client (cached for its requests)
         self.assertEqual(sim.exec_runs("east") - runs_before, 1)
         log = sim.requests("east")
@@ -101,7 +104,7 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(old["istioVersions"], ["v1alpha3"])
         self.assertEqual(old["problem"], "Service Mesh Manager missing")
         self.assertEqual(old["error"], SMM_MISSING)
-        self.assertEqual(old["kubernetesVersion"], "v1.32.4")
+        self.assertEqual(old["kubernetesVersion"], sim.server_version("old"))
         self.assertEqual(old["requests"], 3)
         self.assertTrue(got["alpha"]["usable"])
         # one discovery per cluster: /api and /apis exactly once per run
@@ -126,15 +129,22 @@ class CheckTest(unittest.TestCase):
         self.assertEqual([(e["path"], e["status"]) for e in self.sim.requests("east")],
                          [("/version", 401)])
 
-    def test_basic_auth_is_sent_and_rejected(self):
+    def test_basic_auth_is_sent_and_reported_as_ignored(self):
+        # kube-apiserver has no basic auth since 1.19: the header is ignored,
+        # the request is anonymous, /version answers and discovery is refused
         kc = self.write("basic.kubeconfig", kubelib.kubeconfig_text(
             self.sim.servers["east"], ca=self.sim.path("ca.crt"),
             user={"username": "admin", "password": "pw-secret-123"}))
         r = egressd("clusters", "check", "--kubeconfig", kc, "--name", "b")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("credentials rejected (basic auth)", r.stdout)
+        self.assertIn("credentials ignored (basic auth)", r.stdout)
+        self.assertIn("(the server ignored the basic auth of user 'c' in %s and treated the request "
+                      "as anonymous; Kubernetes has not accepted basic auth since 1.19: use a token "
+                      "or a client certificate)" % kc, r.stdout)
         self.assertNotIn("pw-secret-123", r.stdout + r.stderr)
-        self.assertEqual([e["auth"] for e in self.sim.requests("east")], ["invalid"])
+        self.assertEqual(sorted((e["path"], e["auth"], e["status"]) for e in self.sim.requests("east")),
+                         [("/api", "anonymous", 403), ("/apis", "anonymous", 403),
+                          ("/version", "anonymous", 200)])
 
     def test_wrong_ca_and_wrong_tls_server_name_fail_tls(self):
         sim = self.sim

@@ -157,8 +157,9 @@ class ClusterCtx(object):
                         self.rotate("exec")
                 return None
             return User(v[0], v[1], "exec" if v[2] == "exec" else "token")
-        if auth.startswith("Basic "):
-            return None
+        # Any other scheme (Basic among them: Kubernetes dropped basic auth in
+        # 1.19) is handled by no authenticator: the request goes on with the
+        # client certificate, else as system:anonymous, as kube-apiserver does.
         cert = handler.peer_cert
         if cert:
             cn, orgs = "", []
