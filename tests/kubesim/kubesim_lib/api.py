@@ -571,14 +571,17 @@ class Cluster(object):
                 raise not_found(rt.plural, rt.group, name)
             md = rec.obj["metadata"]
             pre = preconditions or {}
+            # the early check of rest.BeforeDelete: the resource is named by its Kind
             if pre.get("uid") and pre["uid"] != md.get("uid"):
-                raise conflict_msg(rt.plural, rt.group, name,
-                                   "Precondition failed: UID in precondition: %s, UID in object meta: %s"
+                raise conflict_msg(rt.kind, rt.group, name,
+                                   "the UID in the precondition (%s) does not match the UID in record (%s). "
+                                   "The object might have been deleted and then recreated"
                                    % (pre["uid"], md.get("uid")))
             if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
-                raise conflict_msg(rt.plural, rt.group, name,
-                                   "Precondition failed: ResourceVersion in precondition: %s, ResourceVersion "
-                                   "in object meta: %s" % (pre["resourceVersion"], md.get("resourceVersion")))
+                raise conflict_msg(rt.kind, rt.group, name,
+                                   "the ResourceVersion in the precondition (%s) does not match the "
+                                   "ResourceVersion in record (%s). The object might have been modified"
+                                   % (pre["resourceVersion"], md.get("resourceVersion")))
             if rt.kind == "Namespace" and rt.builtin:
                 return self._delete_namespace(rt, version, rec, opts)
             if md.get("finalizers"):
