@@ -4,6 +4,13 @@ options in a temporary directory, wait for DIR/ready, talk to its /_sim/
 control API (request log, faults, tokens, objects), stop it, and run the
 egressd binary under test.
 
+With EGRESSD_TEST_APISERVER=real the same KubeSim starts real clusters
+instead: tests/realk8s (etcd and kube-apiserver built from upstream modules,
+same command line and files). Its control API (DIR/control.port) serves the
+request log (from the audit log), the "refuse" fault (the server is stopped
+and started again), operator failures, exec-token expiry and compaction;
+a test that needs another emulator control is marked @emulator_only.
+
     with kubelib.KubeSim(["east", "west"], istio={"west": "v1alpha3"},
                          no_smm=["west"]) as sim:
         r = kubelib.egressd("clusters", "check", "--kubeconfig", sim.kubeconfig("east"))
@@ -26,12 +33,41 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.parse
 
 SOURCE_DIR = os.environ.get("EGRESSD_SOURCE_DIR",
                             os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 KUBESIM = os.path.join(SOURCE_DIR, "tests", "kubesim", "kubesim")
+REALK8S = os.path.join(SOURCE_DIR, "tests", "realk8s", "realk8s")
 PYTHON = "/usr/bin/python3"
+
+APISERVER = os.environ.get("EGRESSD_TEST_APISERVER", "kubesim")
+if APISERVER not in ("kubesim", "real"):
+    raise RuntimeError("EGRESSD_TEST_APISERVER must be kubesim or real, not %r" % APISERVER)
+REAL = APISERVER == "real"
+
+
+def emulator_only(reason):
+    """Skip a test or class on the real API server: it needs a control that
+    only the emulator has (injected responses, latency, resets...)."""
+    return unittest.skipIf(REAL, "needs the emulator: " + reason)
+
+
+# kinds whose plural is not kind.lower() + "s"
+PLURALS = {"ServiceEntry": "serviceentries", "AuthorizationPolicy": "authorizationpolicies",
+           "IstioMeshGateway": "istiomeshgateways"}
+
+
+def resource_path(obj, name=None, collection=False):
+    """The REST path of an object (or of its collection)."""
+    api = obj["apiVersion"]
+    group, version = api.split("/") if "/" in api else ("", api)
+    plural = PLURALS.get(obj["kind"], obj["kind"].lower() + "s")
+    base = "/apis/%s/%s" % (group, version) if group else "/api/%s" % version
+    ns = obj["metadata"].get("namespace")
+    path = "%s%s/%s" % (base, "/namespaces/" + ns if ns else "", plural)
+    return path if collection else "%s/%s" % (path, name or obj["metadata"]["name"])
 
 _live = set()
 _live_lock = threading.Lock()
@@ -74,13 +110,16 @@ class KubeSim(object):
     clusters: names; istio: a spec for every cluster ("head", "1.17",
     "v1alpha3,v1beta1") or {name: spec}; no_smm: names without the
     IstioMeshGateway CRD; namespaces: created at start in every cluster;
-    args: more kubesim options."""
+    args: more kubesim options; real: start tests/realk8s instead (default:
+    EGRESSD_TEST_APISERVER=real)."""
 
     def __init__(self, clusters=("c1",), istio=None, no_smm=(), namespaces=(), args=(),
-                 start=True):
+                 start=True, real=None):
         self.clusters = list(clusters)
-        self.dir = tempfile.mkdtemp(prefix="egressd-kubesim-")
-        self.argv = [PYTHON, KUBESIM, "--dir", self.dir, "--clusters", ",".join(self.clusters)]
+        self.real = REAL if real is None else real
+        self.dir = tempfile.mkdtemp(prefix="egressd-%s-" % ("realk8s" if self.real else "kubesim"))
+        prog = [REALK8S] if self.real else [PYTHON, KUBESIM]
+        self.argv = prog + ["--dir", self.dir, "--clusters", ",".join(self.clusters)]
         if isinstance(istio, dict):
             for name, spec in istio.items():
                 self.argv += ["--istio", "%s=%s" % (name, spec)]
@@ -94,12 +133,16 @@ class KubeSim(object):
         self.proc = None
         self.ports = {}
         self.servers = {}
+        self._versions = {}
         self._ssl = None
         if start:
             self.start()
 
     # -- life ---------------------------------------------------------------
-    def start(self, timeout=20):
+    def start(self, timeout=None):
+        # a real server takes seconds per cluster (and minutes if realk8s
+        # must be built first)
+        timeout = timeout or (900 if self.real else 20)
         self.log = open(os.path.join(self.dir, "kubesim.log"), "w")
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)
         with _live_lock:
@@ -110,7 +153,7 @@ class KubeSim(object):
             if self.proc.poll() is not None or time.time() > deadline:
                 self.stop(keep_dir=True)
                 with open(os.path.join(self.dir, "kubesim.log")) as f:
-                    raise RuntimeError("kubesim did not start:\n" + f.read())
+                    raise RuntimeError("%s did not start:\n%s" % (self.argv[0], f.read()))
             time.sleep(0.02)
         with open(ready) as f:
             for line in f.read().splitlines():
@@ -119,6 +162,9 @@ class KubeSim(object):
                 self.ports[name] = int(url.rsplit(":", 1)[1])
         self._ssl = ssl.create_default_context(cafile=self.path("ca.crt"))
         self._ssl.check_hostname = False
+        if self.real:
+            with open(self.path("control.port")) as f:
+                self.control_port = int(f.read())
         return self
 
     def stop(self, keep_dir=False):
@@ -200,12 +246,52 @@ class KubeSim(object):
         except ValueError:
             return resp.status, raw.decode("utf-8", "replace")
 
+    def server_version(self, cluster=None):
+        """/version's gitVersion (kubesim: 1.32.4 unless told; realk8s: what
+        it was built from). Asked once per cluster (the request is logged)."""
+        cluster = cluster or self.clusters[0]
+        if cluster not in self._versions:
+            st, out = self.request("GET", "/version", cluster=cluster)
+            if st != 200:
+                raise RuntimeError("GET /version: %s %s" % (st, out))
+            self._versions[cluster] = out["gitVersion"]
+        return self._versions[cluster]
+
+    @property
+    def protocol(self):
+        """The HTTP version a client negotiates: kubesim speaks HTTP/1.1 only,
+        kube-apiserver offers HTTP/2 by ALPN."""
+        return "HTTP/2" if self.real else "HTTP/1.1"
+
     def control(self, method, what, body=None, cluster=None):
         cluster = cluster or self.clusters[0]
-        st, out = self.request(method, "/_sim/" + what, body, cluster=cluster)
+        if self.real:
+            st, out = self._real_control(method, what, body, cluster)
+        else:
+            st, out = self.request(method, "/_sim/" + what, body, cluster=cluster)
         if st >= 300:
             raise RuntimeError("kubesim %s /_sim/%s: %s %s" % (method, what, st, out))
         return out
+
+    def _real_control(self, method, what, body, cluster):
+        """realk8s's control API: one port for every cluster, ?cluster=NAME
+        (a `what` that names a cluster itself, as kubesim's via=, keeps it)."""
+        path, _, query = what.partition("?")
+        if "cluster" not in urllib.parse.parse_qs(query):
+            query = (query + "&" if query else "") + "cluster=" + urllib.parse.quote(cluster)
+        conn = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=180)
+        headers = {"Authorization": "Bearer " + self.token(self.clusters[0])}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, "/_sim/%s?%s" % (path, query), body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        finally:
+            conn.close()
+        return resp.status, json.loads(raw) if raw else None
 
     # -- request log ----------------------------------------------------------
     def requests(self, cluster=None, since=0, api_only=True):
@@ -278,12 +364,25 @@ class KubeSim(object):
 
     # -- objects --------------------------------------------------------------
     def put_objects(self, objs, cluster=None, workers=16):
-        """Store objects through /_sim/objects (no admission), in parallel."""
+        """Store objects, in parallel: through /_sim/objects (no admission)
+        on kubesim, by creating them through the API on a real server."""
         cluster = cluster or self.clusters[0]
+        if self.real:
+            for ns in sorted({o["metadata"].get("namespace") for o in objs} - {None}):
+                st, out = self.request("POST", "/api/v1/namespaces",
+                                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+                                       cluster=cluster)
+                if st not in (201, 409):
+                    raise RuntimeError("namespace %s: %s %s" % (ns, st, out))
 
         def one(o):
-            st, out = self.request("POST", "/_sim/objects", o, cluster=cluster)
-            if st != 200:
+            if self.real:
+                st, out = self.request("POST", resource_path(o, collection=True), o, cluster=cluster)
+                ok = st == 201
+            else:
+                st, out = self.request("POST", "/_sim/objects", o, cluster=cluster)
+                ok = st == 200
+            if not ok:
                 raise RuntimeError("put %s: %s %s" % (o["metadata"]["name"], st, out))
             return out
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -291,14 +390,7 @@ class KubeSim(object):
 
     def apply(self, obj, cluster=None, manager="kubelib", force=True):
         """Server-side apply one object as another field manager."""
-        api = obj["apiVersion"]
-        group, version = api.split("/") if "/" in api else ("", api)
-        plural = obj["kind"].lower() + "s"
-        base = "/apis/%s/%s" % (group, version) if group else "/api/%s" % version
-        ns = obj["metadata"].get("namespace")
-        path = "%s%s/%s/%s?fieldManager=%s%s" % (
-            base, "/namespaces/" + ns if ns else "", plural, obj["metadata"]["name"], manager,
-            "&force=true" if force else "")
+        path = "%s?fieldManager=%s%s" % (resource_path(obj), manager, "&force=true" if force else "")
         return self.request("PATCH", path, obj, cluster=cluster, ctype="application/apply-patch+yaml")
 
 

@@ -6,8 +6,12 @@ package main
 // the TokenReview webhook that makes exec-plugin tokens expire on demand.
 //
 // Supported: GET/DELETE /_sim/requests, POST /_sim/faults {"unreachable":
-// "refuse"[, "duration_ms"]}, GET/DELETE /_sim/faults, POST /_sim/operator,
-// POST /_sim/tokens {"expire": "exec"}, POST /_sim/compact. Every other
+// "refuse"|"drop"[, "duration_ms"]} (the server is stopped; for "drop" a
+// listener on its port accepts and closes connections), GET/DELETE /_sim/faults, POST /_sim/operator,
+// POST /_sim/tokens {"expire": "admin"|"readonly"|"exec"}, POST /_sim/compact
+// (etcd compaction, then the cluster's kube-apiserver restarts: its watch
+// cache starts at the present, so an older watch or continue gets 410, as
+// after an API-server restart). Every other
 // fault of kubesim (status codes, latency, resets, "drop") is an emulator
 // feature: 501 with a message that says so. Select the cluster with
 // ?cluster=NAME (default: the first).
@@ -57,12 +61,7 @@ func (s *controlServer) authorized(r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	for _, c := range s.f.clusters {
-		if tok == c.admin {
-			return true
-		}
-	}
-	return false
+	return s.f.webhook.isAdmin(tok)
 }
 
 func (s *controlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +107,7 @@ func (s *controlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case what == "faults" && r.Method == "POST":
 		s.fault(w, c, body)
 	case what == "faults" && r.Method == "GET":
-		reply(w, 200, map[string]any{"faults": []any{}, "unreachable": map[bool]any{true: "refuse", false: nil}[c.isDown()]})
+		reply(w, 200, map[string]any{"faults": []any{}, "unreachable": c.downMode()})
 	case what == "faults" && r.Method == "DELETE":
 		if err := c.restartServer(); err != nil {
 			reply(w, 500, map[string]string{"message": err.Error()})
@@ -127,14 +126,25 @@ func (s *controlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply(w, 200, map[string]any{"namespace": ns, "name": name, "fail": body["fail"]})
 	case what == "tokens" && r.Method == "POST":
 		kind, _ := body["expire"].(string)
-		if kind != "exec" {
-			reply(w, 501, map[string]string{"message": "realk8s: only exec tokens expire (admin and readonly tokens are in the server's token file)"})
+		if kind != "admin" && kind != "readonly" && kind != "exec" {
+			reply(w, 400, map[string]string{"message": `expected {"expire": "admin"|"readonly"|"exec", "rotate": bool}`})
 			return
 		}
-		rotate, _ := body["rotate"].(bool)
-		reply(w, 200, map[string]any{"expired": kind, "token": s.f.webhook.expire(c, rotate)})
+		rotate, ok := body["rotate"].(bool)
+		if !ok {
+			rotate = kind != "exec" // as kubesim: a plugin's token is renewed by its next run
+		}
+		tok, err := s.f.webhook.expire(c, kind, rotate)
+		if err != nil {
+			reply(w, 500, map[string]string{"message": err.Error()})
+			return
+		}
+		reply(w, 200, map[string]any{"expired": kind, "token": tok})
 	case what == "compact" && r.Method == "POST":
 		rev, err := s.f.compact()
+		if err == nil {
+			err = c.restartFresh()
+		}
 		if err != nil {
 			reply(w, 500, map[string]string{"message": err.Error()})
 			return
@@ -149,7 +159,7 @@ func (s *controlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *controlServer) fault(w http.ResponseWriter, c *cluster, body map[string]any) {
 	mode, has := body["unreachable"]
 	if !has || len(body) > 2 {
-		reply(w, 501, map[string]string{"message": "realk8s: injected responses, latency and resets are emulator features (tests/kubesim); only {\"unreachable\": \"refuse\"} is supported"})
+		reply(w, 501, map[string]string{"message": "realk8s: injected responses, latency and resets are emulator features (tests/kubesim); only {\"unreachable\": \"refuse\"|\"drop\"} is supported"})
 		return
 	}
 	switch mode {
@@ -158,8 +168,14 @@ func (s *controlServer) fault(w http.ResponseWriter, c *cluster, body map[string
 			reply(w, 500, map[string]string{"message": err.Error()})
 			return
 		}
-	case "refuse":
+	case "refuse", "drop":
 		c.stopServer()
+		if mode == "drop" {
+			if err := c.dropConnections(); err != nil {
+				reply(w, 500, map[string]string{"message": err.Error()})
+				return
+			}
+		}
 		if ms, ok := body["duration_ms"].(float64); ok {
 			c.mu.Lock()
 			c.restore = time.AfterFunc(time.Duration(ms)*time.Millisecond, func() {
@@ -170,14 +186,16 @@ func (s *controlServer) fault(w http.ResponseWriter, c *cluster, body map[string
 			c.mu.Unlock()
 		}
 	default:
-		reply(w, 501, map[string]string{"message": fmt.Sprintf("realk8s: unreachable %v is an emulator feature; use \"refuse\"", mode)})
+		reply(w, 400, map[string]string{"message": fmt.Sprintf("unreachable must be \"refuse\", \"drop\" or null, not %v", mode)})
 		return
 	}
 	reply(w, 200, map[string]any{"unreachable": mode})
 }
 
 // compact compacts etcd to its current revision, as kube-apiserver does
-// every five minutes: list continues and watches from before it get 410.
+// every five minutes: a list continue from before it gets 410. (Watches are
+// served from the watch cache, whose window the caller empties by
+// restarting the server: restartFresh.)
 func (f *fleet) compact() (int64, error) {
 	var st struct {
 		Header struct {
@@ -367,7 +385,7 @@ func (a *auditLog) sync() error {
 		return err
 	}
 	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/version", a.c.port), nil)
-	req.Header.Set("Authorization", "Bearer "+a.c.admin)
+	req.Header.Set("Authorization", "Bearer "+a.c.barrier)
 	req.Header.Set("User-Agent", ua)
 	resp, err := a.c.httpClient().Do(req)
 	if err != nil {
@@ -421,18 +439,30 @@ func (a *auditLog) clear() (int64, error) {
 	return a.seq, nil
 }
 
-// -- exec tokens through a TokenReview webhook ----------------------------------
+// -- client tokens through a TokenReview webhook ---------------------------------
 
-// tokenWebhook authenticates the exec plugin's tokens for every cluster
-// (kube-apiserver --authentication-token-webhook-config-file, no cache).
-// As in kubesim, an expired token is refused once and the plugin's next run
-// gets a fresh one.
+// tokenWebhook authenticates the clients' bearer tokens for every cluster
+// (kube-apiserver --authentication-token-webhook-config-file, no cache):
+// admin (realk8s-admin, system:masters), readonly (viewer) and the exec
+// plugin's (exec-admin, system:masters). As on kubesim, a test may expire a
+// kind of token and issue a new one; an expired exec token is refused once
+// and the plugin's next run gets a fresh one.
 type tokenWebhook struct {
 	f       *fleet
 	port    int
 	mu      sync.Mutex
-	valid   map[string]string // token -> cluster
-	expired map[string]string
+	valid   map[string]issuedToken
+	expired map[string]issuedToken
+}
+
+type issuedToken struct {
+	cluster, kind string
+}
+
+var tokenUsers = map[string]map[string]any{
+	"admin":    {"username": adminUser, "uid": adminUser + "-uid", "groups": []string{"system:masters"}},
+	"readonly": {"username": viewerUser, "uid": viewerUser + "-uid"},
+	"exec":     {"username": execUser, "uid": execUser + "-uid", "groups": []string{"system:masters"}},
 }
 
 func startTokenWebhook(f *fleet) (*tokenWebhook, error) {
@@ -444,10 +474,13 @@ func startTokenWebhook(f *fleet) (*tokenWebhook, error) {
 	if err != nil {
 		return nil, err
 	}
-	wh := &tokenWebhook{f: f, port: l.Addr().(*net.TCPAddr).Port, valid: map[string]string{}, expired: map[string]string{}}
+	wh := &tokenWebhook{f: f, port: l.Addr().(*net.TCPAddr).Port,
+		valid: map[string]issuedToken{}, expired: map[string]issuedToken{}}
 	for _, c := range f.clusters {
-		if _, err := wh.rotate(c); err != nil {
-			return nil, err
+		for _, kind := range []string{"admin", "readonly", "exec"} {
+			if _, err := wh.rotate(c, kind); err != nil {
+				return nil, err
+			}
 		}
 	}
 	srv := &http.Server{Handler: wh, ReadHeaderTimeout: 10 * time.Second}
@@ -460,38 +493,60 @@ func (wh *tokenWebhook) credentialFile(c *cluster) string {
 	return wh.f.path(c.name + "-exec-credential.json")
 }
 
-// rotate issues a new exec token for c and writes the credential the
-// plugin prints (valid one hour). Called with wh.mu held or before serving.
-func (wh *tokenWebhook) rotate(c *cluster) (string, error) {
-	t := token("exec")
-	cred := map[string]any{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
-		"status": map[string]any{"token": t,
-			"expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
-	data, _ := json.Marshal(cred)
-	if err := writeFile(wh.credentialFile(c), append(data, '\n'), 0o600); err != nil {
+// rotate issues a new token of kind for c and writes it where clients read
+// it: NAME.token, NAME-readonly.token, or the ExecCredential the plugin
+// prints (valid one hour). Called with wh.mu held or before serving.
+func (wh *tokenWebhook) rotate(c *cluster, kind string) (string, error) {
+	t := token(kind)
+	path, data := wh.f.path(c.name+".token"), []byte(t)
+	switch kind {
+	case "exec":
+		cred := map[string]any{"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+			"status": map[string]any{"token": t,
+				"expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}
+		data, _ = json.Marshal(cred)
+		path = wh.credentialFile(c)
+	case "readonly":
+		path = wh.f.path(c.name + "-readonly.token")
+	}
+	if err := writeFile(path, append(data, '\n'), 0o600); err != nil {
 		return "", err
 	}
-	wh.valid[t] = c.name
+	wh.valid[t] = issuedToken{c.name, kind}
 	return t, nil
 }
 
-func (wh *tokenWebhook) expire(c *cluster, rotate bool) any {
+// current is the newest valid token of kind for c.
+func (wh *tokenWebhook) current(c *cluster, kind string) string {
 	wh.mu.Lock()
 	defer wh.mu.Unlock()
-	for t, n := range wh.valid {
-		if n == c.name {
+	for t, it := range wh.valid {
+		if it.cluster == c.name && it.kind == kind {
+			return t
+		}
+	}
+	return ""
+}
+
+func (wh *tokenWebhook) isAdmin(t string) bool {
+	wh.mu.Lock()
+	defer wh.mu.Unlock()
+	return wh.valid[t].kind == "admin"
+}
+
+func (wh *tokenWebhook) expire(c *cluster, kind string, rotate bool) (any, error) {
+	wh.mu.Lock()
+	defer wh.mu.Unlock()
+	for t, it := range wh.valid {
+		if it.cluster == c.name && it.kind == kind {
 			delete(wh.valid, t)
-			wh.expired[t] = n
+			wh.expired[t] = it
 		}
 	}
 	if !rotate {
-		return nil
+		return nil, nil
 	}
-	t, err := wh.rotate(c)
-	if err != nil {
-		return nil
-	}
-	return t
+	return wh.rotate(c, kind)
 }
 
 func (wh *tokenWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -499,7 +554,6 @@ func (wh *tokenWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := wh.f.byName[name]
 	var review struct {
 		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
 		Spec       struct {
 			Token string `json:"token"`
 		} `json:"spec"`
@@ -510,18 +564,17 @@ func (wh *tokenWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	status := map[string]any{"authenticated": false}
 	wh.mu.Lock()
-	if wh.valid[review.Spec.Token] == name {
-		status = map[string]any{"authenticated": true,
-			"user": map[string]any{"username": execUser, "uid": execUser + "-uid", "groups": []string{"system:masters"}}}
-	} else if wh.expired[review.Spec.Token] == name {
+	if it, ok := wh.valid[review.Spec.Token]; ok && it.cluster == name {
+		status = map[string]any{"authenticated": true, "user": tokenUsers[it.kind]}
+	} else if it, ok := wh.expired[review.Spec.Token]; ok && it.cluster == name && it.kind == "exec" {
 		// the plugin's credential expired: its next run gets a fresh one
 		delete(wh.expired, review.Spec.Token)
 		fresh := true
-		for _, n := range wh.valid {
-			fresh = fresh && n != name
+		for _, v := range wh.valid {
+			fresh = fresh && !(v.cluster == name && v.kind == "exec")
 		}
 		if fresh {
-			wh.rotate(c)
+			wh.rotate(c, "exec")
 		}
 	}
 	wh.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,9 +29,13 @@ import (
 	"k8s.io/client-go/rest"
 )
 
+// Users. The clients' tokens (admin, readonly, exec) are checked by the
+// TokenReview webhook, so that a test can expire and rotate them as on
+// kubesim; realk8s's own identities are in the server's token file.
 const (
 	adminUser      = "realk8s-admin"
 	controllerUser = "realk8s-controller" // realk8s's own requests: left out of the request log
+	barrierUser    = "realk8s-barrier"
 	viewerUser     = "viewer"
 	execUser       = "exec-admin"
 )
@@ -51,19 +56,19 @@ type fleet struct {
 }
 
 type cluster struct {
-	f        *fleet
-	name     string
-	port     int
-	istio    istioSpec
-	smm      bool
-	admin    string // bearer tokens
-	readonly string
-	ctrlTok  string
+	f       *fleet
+	name    string
+	port    int
+	istio   istioSpec
+	smm     bool
+	ctrlTok string // realk8s's own identity (token file)
+	barrier string // the request log's marker requests (token file)
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd // the running kube-apiserver; nil while stopped
 	exited  chan struct{}
-	down    bool // stopped on purpose (unreachable fault)
+	down    bool         // stopped on purpose (unreachable fault)
+	dropper net.Listener // while down with "drop": accepts and closes
 	restore *time.Timer
 
 	audit *auditLog
@@ -89,7 +94,7 @@ func newFleet(o *options, p *pki) (*fleet, error) {
 			}
 		}
 		c := &cluster{f: f, name: n, port: port, istio: o.istio[n], smm: !o.noSMM[n],
-			admin: token("admin"), readonly: token("readonly"), ctrlTok: token("controller")}
+			ctrlTok: token("controller"), barrier: token("barrier")}
 		c.audit = newAuditLog(c, filepath.Join(o.dir, n+"-audit.log"))
 		f.clusters = append(f.clusters, c)
 		f.byName[n] = c
@@ -201,9 +206,8 @@ func (f *fleet) writeServerFiles() error {
 	var tokens strings.Builder
 	for _, c := range f.clusters {
 		// token,user,uid,"group1,group2"
-		fmt.Fprintf(&tokens, "%s,%s,%s-uid,\"system:masters\"\n", c.admin, adminUser, adminUser)
-		fmt.Fprintf(&tokens, "%s,%s,%s-uid\n", c.readonly, viewerUser, viewerUser)
 		fmt.Fprintf(&tokens, "%s,%s,%s-uid,\"system:masters\"\n", c.ctrlTok, controllerUser, controllerUser)
+		fmt.Fprintf(&tokens, "%s,%s,%s-uid\n", c.barrier, barrierUser, barrierUser)
 	}
 	if err := writeFile(filepath.Join(f.pki.dir, "tokens.csv"), []byte(tokens.String()), 0o600); err != nil {
 		return err
@@ -231,8 +235,9 @@ func (f *fleet) writeWebhookConfigs() error {
 
 // writeClientFiles writes what kubesim writes: NAME.kubeconfig (admin
 // token), NAME-readonly.kubeconfig, NAME-cert.kubeconfig, NAME-exec.kubeconfig
-// with its plugin, NAME.token, NAME-readonly.token, NAME.port; and
-// control.port for the /_sim/ control API.
+// with its plugin, NAME.port (the webhook wrote NAME.token,
+// NAME-readonly.token and the exec credential); and control.port for the
+// /_sim/ control API.
 func (f *fleet) writeClientFiles() error {
 	ca := f.pki.caCert
 	for _, c := range f.clusters {
@@ -246,15 +251,13 @@ func (f *fleet) writeClientFiles() error {
 				"# ExecCredential that realk8s keeps in %s-exec-credential.json.\n"+
 				"echo \"$(date +%%s) $$\" >> '%s'\ncat '%s'\n",
 				c.name, c.name, f.path(c.name+"-exec.log"), f.webhook.credentialFile(c)), 0o755},
-			{c.name + ".kubeconfig", kubeconfig(c.name, server, ca, "    token: "+c.admin+"\n"), 0o600},
-			{c.name + "-readonly.kubeconfig", kubeconfig(c.name, server, ca, "    token: "+c.readonly+"\n"), 0o600},
+			{c.name + ".kubeconfig", kubeconfig(c.name, server, ca, "    token: "+f.webhook.current(c, "admin")+"\n"), 0o600},
+			{c.name + "-readonly.kubeconfig", kubeconfig(c.name, server, ca, "    token: "+f.webhook.current(c, "readonly")+"\n"), 0o600},
 			{c.name + "-cert.kubeconfig", kubeconfig(c.name, server, ca,
 				"    client-certificate: "+f.pki.clientCert+"\n    client-key: "+f.pki.clientKey+"\n"), 0o600},
 			{c.name + "-exec.kubeconfig", kubeconfig(c.name, server, ca, "    exec:\n"+
 				"      apiVersion: client.authentication.k8s.io/v1\n      command: "+plugin+"\n"+
 				"      interactiveMode: Never\n      provideClusterInfo: false\n"), 0o600},
-			{c.name + ".token", c.admin + "\n", 0o600},
-			{c.name + "-readonly.token", c.readonly + "\n", 0o600},
 			{c.name + ".port", fmt.Sprintf("%d\n", c.port), 0o644},
 		}
 		for _, fl := range files {
@@ -503,11 +506,49 @@ func (c *cluster) stopServer() {
 	stopProcess(cmd, exited)
 }
 
+// dropConnections listens on the stopped server's port and closes every
+// connection at once (the "drop" fault: reachable, but no TLS handshake).
+func (c *cluster) dropConnections() error {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.port))
+	if err != nil {
+		return fmt.Errorf("cluster %s: drop: %v", c.name, err)
+	}
+	c.mu.Lock()
+	c.dropper = l
+	c.mu.Unlock()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	return nil
+}
+
+func (c *cluster) downMode() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.down && c.dropper != nil:
+		return "drop"
+	case c.down:
+		return "refuse"
+	}
+	return nil
+}
+
 func (c *cluster) restartServer() error {
 	c.mu.Lock()
 	if c.restore != nil {
 		c.restore.Stop()
 		c.restore = nil
+	}
+	if c.dropper != nil {
+		c.dropper.Close()
+		c.dropper = nil
 	}
 	down := c.down
 	c.mu.Unlock()
@@ -515,6 +556,13 @@ func (c *cluster) restartServer() error {
 		return nil
 	}
 	return c.startServer(time.Now().Add(c.f.o.startTimeout))
+}
+
+// restartFresh restarts a running kube-apiserver (its watch cache is
+// rebuilt from etcd's present).
+func (c *cluster) restartFresh() error {
+	c.stopServer()
+	return c.restartServer()
 }
 
 func (c *cluster) isDown() bool {

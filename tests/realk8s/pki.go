@@ -109,7 +109,8 @@ func makePKI(dir string) (*pki, error) {
 		{&x509.Certificate{
 			Subject:     pkix.Name{CommonName: "kube-apiserver"},
 			IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), net.ParseIP("10.96.0.1")},
-			DNSNames: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			// kubesim.test: the name kubesim's certificate carries, for tests of tls-server-name
+			DNSNames: []string{"localhost", "kubesim.test", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 				"kubernetes.default.svc.cluster.local"},
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 			KeyUsage:    x509.KeyUsageDigitalSignature,
