@@ -9,7 +9,9 @@
 #
 # Environment: DEMO_DIR (default /tmp/egressd-demo, recreated),
 # DEMO_SECONDS (stop by itself after that many seconds: headless runs),
-# EGRESSD (use this binary instead of building one).
+# EGRESSD (use this binary instead of building one), DEMO_APISERVER=real
+# (real kube-apiservers from tests/realk8s instead of the emulator; the
+# first run builds them with Go, which takes minutes).
 set -eu
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -54,8 +56,15 @@ git -C "$dir/config-repo" config commit.gpgsign true
 git -C "$dir/config-repo" add -A
 git -C "$dir/config-repo" commit -q -m "Egress policy: the example config repo"
 
-echo "== three emulated clusters: canary, prod-eu, prod-us"
-/usr/bin/python3 tests/kubesim/kubesim --dir "$dir/clusters" --clusters canary,prod-eu,prod-us \
+case ${DEMO_APISERVER:-kubesim} in
+  kubesim) echo "== three emulated clusters: canary, prod-eu, prod-us"
+           apiserver="/usr/bin/python3 tests/kubesim/kubesim" ;;
+  real)    echo "== three real kube-apiservers (tests/realk8s): canary, prod-eu, prod-us"
+           apiserver=tests/realk8s/realk8s ;;
+  *)       echo "demo: DEMO_APISERVER must be kubesim or real" >&2; exit 2 ;;
+esac
+# shellcheck disable=SC2086
+$apiserver --dir "$dir/clusters" --clusters canary,prod-eu,prod-us \
   --namespace smm-demo --namespace egress-system --namespace payments --namespace news \
   --namespace ci --namespace analytics >"$dir/clusters.log" 2>&1 &
 sim_pid=$!

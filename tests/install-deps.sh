@@ -18,6 +18,12 @@ if [ -n "$missing" ]; then
   # shellcheck disable=SC2086
   apt-get install -y -q --no-install-recommends $missing
 fi
+# Go builds the test oracles (tests/realk8s: kube-apiserver and etcd from
+# upstream modules). Debian 12's golang is too old for them; the project's
+# machines carry Go in /usr/local/go.
+if ! command -v go >/dev/null 2>&1 && ! [ -x /usr/local/go/bin/go ]; then
+  echo "install-deps: warning: no Go toolchain (1.23 or newer); run the tests with REALK8S=0" >&2
+fi
 # kubectl is not packaged by Debian in a usable version; the machines this
 # project runs on carry the Google Cloud SDK kubectl (a dispatcher that runs
 # kubectl.1.32 for a 1.32 server). The kubesim fidelity suite needs it.

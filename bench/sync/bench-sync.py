@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""Sync N objects to the kubesim emulator with egressd and with
-`kubectl apply --server-side` on the same rendered manifests (issue 6).
+"""Sync N objects to an API server with egressd and with
+`kubectl apply --server-side` on the same rendered manifests (issue 6; the
+real server: issue 12).
 
-    bench/sync/bench-sync.py [--egressd PATH] [--no-kubectl]
-                             [--kubectl-max-objects N] [SIZE...]
+    bench/sync/bench-sync.py [--egressd PATH] [--apiserver kubesim|real]
+                             [--no-kubectl] [--kubectl-max-objects N] [SIZE...]
 
 For each SIZE (intents; default 100 1000 2500) it generates a config repo
 with bench/render/gen-repo.py, renders it for cluster c1 (networking.istio.io
@@ -25,15 +26,20 @@ the benchmark records it and runs "retry" passes (at most 6) until every
 object exists, then the no-op pass; the failed column counts them.
 
 Client wall time, CPU (user+sys) and peak RSS come from GNU time
-(/usr/bin/time, Debian package "time"); srv_cpu is the emulator's CPU
+(/usr/bin/time, Debian package "time"); srv_cpu is the server's CPU
 (user+sys from /proc/PID/stat) during the run; the requests are counted from
-the emulator's request log, split into discovery (/api, /apis, /version,
+the server's request log, split into discovery (/api, /apis, /version,
 /openapi), GET of one object, LIST, PATCH and anything else. Every run is
 checked: egressd must report every object created, then unchanged; kubectl
 must print one "serverside-applied" line per object. Figures go to
 docs/benchmarks.md; they are never asserted in tests.
 
-The emulator is tests/kubesim/kubesim (with TCP_NODELAY, as a Go API server).
+--apiserver kubesim (default): tests/kubesim/kubesim, the emulator (with
+TCP_NODELAY, as a Go API server); srv_cpu is its whole process.
+--apiserver real: tests/realk8s, kube-apiserver and etcd built from upstream
+modules (one kube-apiserver per cluster, one shared etcd); srv_cpu is the
+cluster's kube-apiserver plus etcd. The real server writes an audit log of
+every request with its body (the request log), which costs it some CPU.
 """
 import argparse
 import collections
@@ -96,6 +102,36 @@ def counts(log):
     return {k: c.get(k, 0) for k in COLUMNS}
 
 
+def server_pids(sim, cluster):
+    """The processes that serve a cluster: kubesim's one process, or the
+    cluster's kube-apiserver and the etcd that realk8s started."""
+    if not sim.real:
+        return [sim.proc.pid]
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid != sim.proc.pid:
+            continue
+        if os.path.basename(argv[0]) == b"etcd" or \
+                ("--etcd-prefix=/registry/%s" % cluster).encode() in argv:
+            pids.append(int(d))
+    if len(pids) != 2:
+        raise RuntimeError("realk8s: want the kube-apiserver of %s and etcd, found %s" % (cluster, pids))
+    return pids
+
+
+def server_cpu(sim, cluster):
+    return sum(proc_cpu(p) for p in server_pids(sim, cluster))
+
+
 def sim_log(sim, cluster, since):
     out = sim.control("GET", "requests?since=%d" % since, cluster=cluster)
     return out["items"]
@@ -117,7 +153,7 @@ def run_size(args, n, work, rows):
         objects = sum(1 for line in f if line.startswith("kind:"))
     env = dict(os.environ, HOME=work, LC_ALL="C")
 
-    with kubelib.KubeSim(["c1", "k1"], namespaces=NAMESPACES) as sim:
+    with kubelib.KubeSim(["c1", "k1"], namespaces=NAMESPACES, real=args.apiserver == "real") as sim:
         hc = sim.write_hostconfig(
             clusters={"c1": sim.kubeconfig("c1")},
             extra="state:\n  dir: %s\n  runtimeDir: %s\n" % (os.path.join(work, "state"),
@@ -125,9 +161,9 @@ def run_size(args, n, work, rows):
 
         def one(tool, pass_, cluster, argv, check):
             since = sim_mark(sim, cluster)
-            cpu0 = proc_cpu(sim.proc.pid)
+            cpu0 = server_cpu(sim, cluster)
             rc, out, wall, cpu, rss = measure(argv, env)
-            server = proc_cpu(sim.proc.pid) - cpu0
+            server = server_cpu(sim, cluster) - cpu0
             log = sim_log(sim, cluster, since)
             failed = check(rc, out)
             row = {"size": n, "objects": objects, "tool": tool, "pass": pass_, "wall": wall,
@@ -209,6 +245,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--egressd", default=os.path.join(SOURCE, "build", "daemon", "cli", "egressd"))
     ap.add_argument("--kubectl", default=KUBECTL)
+    ap.add_argument("--apiserver", choices=("kubesim", "real"), default=kubelib.APISERVER,
+                    help="the emulator (default) or real kube-apiservers from tests/realk8s")
     ap.add_argument("--no-kubectl", action="store_true", help="measure egressd only")
     ap.add_argument("--kubectl-max-objects", type=int, default=1000000,
                     help="skip kubectl above this many objects (it applies one at a time)")
@@ -221,7 +259,8 @@ def main():
         if not os.access(path, os.X_OK) and not (path == args.kubectl and args.no_kubectl):
             sys.exit("bench-sync: no %s at %s" % (what, path))
     args.egressd = os.path.abspath(args.egressd)
-    print("# emulator: tests/kubesim/kubesim; %d CPUs; load average %s" % (
+    print("# server: %s; %d CPUs; load average %s" % (
+        "tests/realk8s (kube-apiserver, etcd)" if args.apiserver == "real" else "tests/kubesim/kubesim",
         os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3])), flush=True)
     print(HEADER, flush=True)
     rows = []

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Benchmark a sync of N intents' objects to the kubesim emulator: egressd
+# Benchmark a sync of N intents' objects to an API server (the kubesim
+# emulator, or with BENCH_SYNC_OPTS=--apiserver=real the real kube-apiserver of
+# tests/realk8s): egressd
 # sync --once against kubectl apply --server-side on the same manifests, a
 # create pass and a no-op pass each (issue 6). See bench-sync.py for what is
 # measured and how.

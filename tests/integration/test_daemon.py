@@ -202,6 +202,7 @@ class DaemonTest(unittest.TestCase):
         for name, n in syncs.items():
             self.assertGreaterEqual(after[name], n, (syncs, after))
 
+    @kubelib.emulator_only("latency injected into the PATCHes, to stop the daemon mid-sync")
     def test_a_stop_during_a_sync_records_what_was_done(self):
         d = self.d
         # every write to canary takes 8 s: its first sync (a kind at a time)

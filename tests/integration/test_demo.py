@@ -1,6 +1,6 @@
 """The README's first command, headless: repo-layout/demo.sh builds nothing
 here (EGRESSD is the binary under test), makes the signed config repo and
-the three emulated clusters, runs the daemon for a while, and every cluster
+the three clusters (emulated, or real with EGRESSD_TEST_APISERVER=real), runs the daemon for a while, and every cluster
 of the example's Fleet reaches the example's commit."""
 import json
 import os
@@ -16,7 +16,8 @@ class DemoTest(unittest.TestCase):
     def test_demo_rolls_the_example_out_to_every_cluster(self):
         tmp = tempfile.mkdtemp(prefix="egressd-demo-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        env = dict(os.environ, DEMO_DIR=tmp, DEMO_SECONDS="45", EGRESSD=kubelib.egressd_binary())
+        env = dict(os.environ, DEMO_DIR=tmp, DEMO_SECONDS="45", EGRESSD=kubelib.egressd_binary(),
+                   DEMO_APISERVER=kubelib.APISERVER)
         p = subprocess.run(["sh", os.path.join(kubelib.SOURCE_DIR, "repo-layout", "demo.sh")], env=env,
                            capture_output=True, text=True, timeout=180)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
