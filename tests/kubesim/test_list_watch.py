@@ -1,5 +1,6 @@
 """LIST paging (limit/continue, remainingItemCount, 410 on an expired
 continue) and WATCH (events, bookmarks, timeoutSeconds, 410 on a stale RV)."""
+import base64
 import http.client
 import json
 import time
@@ -62,10 +63,22 @@ class ListWatchTest(SimTestCase):
         self.sim.ctl("POST", "compact")
         st, _, body = self.sim.request("GET", VSC + "?limit=2&continue=" + cont)
         self.assertEqual(st, 410)
+        # as etcd3's handleCompactedErrorForPaging: a token (resourceVersion -1)
+        # that goes on at the present, inconsistently
+        token = body["metadata"].pop("continue")
         self.assertEqual(body, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                 "message": "The provided continue parameter is too old to display a consistent "
-                                           "list result. You can start a new list without the continue parameter.",
+                                           "list result. You can start a new list without the continue parameter, "
+                                           "or use the continue token in this response to retrieve the remainder "
+                                           "of the results. Continuing with the provided token results in an "
+                                           "inconsistent list - objects that were created, modified, or deleted "
+                                           "between the time the first chunk was returned and now may show up in "
+                                           "the list.",
                                 "reason": "Expired", "code": 410})
+        self.assertEqual(json.loads(base64.urlsafe_b64decode(token + "==")),
+                         {"v": "meta.k8s.io/v1", "rv": -1, "start": "vs-1\u0000"})
+        st, _, body = self.sim.request("GET", VSC + "?limit=2&continue=" + token)
+        self.assertEqual((st, [i["metadata"]["name"] for i in body["items"]]), (200, ["vs-2", "vs-3"]))
         st, _, body = self.sim.request("GET", VSC + "?limit=2&continue=garbage!")
         self.assertEqual((st, body["reason"]), (400, "BadRequest"))
 
@@ -94,9 +107,9 @@ class ListWatchTest(SimTestCase):
         self.assertEqual([t for t in types if t != "BOOKMARK"], ["ADDED", "MODIFIED", "DELETED"])
         self.assertIn("BOOKMARK", types)
         bm = [e for e in events if e["type"] == "BOOKMARK"][-1]
+        # a CRD's bookmark is unstructured: no zero creationTimestamp
         self.assertEqual(bm["object"], {"kind": "VirtualService", "apiVersion": "networking.istio.io/v1",
-                                        "metadata": {"resourceVersion": bm["object"]["metadata"]["resourceVersion"],
-                                                     "creationTimestamp": None}})
+                                        "metadata": {"resourceVersion": bm["object"]["metadata"]["resourceVersion"]}})
         rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events if e["type"] != "BOOKMARK"]
         self.assertEqual(rvs, sorted(rvs))
         self.assertEqual(events[types.index("DELETED")]["object"]["metadata"]["labels"], {"a": "b"})

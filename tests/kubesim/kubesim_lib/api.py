@@ -19,7 +19,8 @@ from . import jsonpatch
 from .store import Store, matches, parse_label_selector, parse_field_selector, encode_continue, decode_continue
 from .util import (ApiError, bad_request, not_found, already_exists, rv_conflict, invalid, fe_required,
                    fe_invalid, fe_forbidden, validate_name, now_rfc3339, new_uid, plain_internal, gone,
-                   CONTINUE_EXPIRED, forbidden_msg, unsupported_media_type, conflict_msg, dumpb)
+                   CONTINUE_INCONSISTENT, forbidden_msg, unsupported_media_type, conflict_msg,
+                   dumpb, FieldError, go_quote, go_json_error)
 
 try:
     import yaml as _yaml     # optional: only for YAML (non-JSON) apply bodies
@@ -34,6 +35,13 @@ PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
 
 
+# built-in kinds of kube-apiserver a body may name (for the conversion error)
+BUILTIN_KINDS = {"v1": ("Namespace", "Service", "ConfigMap", "Secret", "Pod", "ServiceAccount", "Endpoints"),
+                 "apps/v1": ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")}
+CEL_BLOCKING = ("FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
+                "FieldValueTypeInvalid")
+
+
 class Options(object):
     def __init__(self, manager="", dry_run=False, field_validation="", force=None):
         self.manager = manager
@@ -44,15 +52,29 @@ class Options(object):
 
 def user_agent_manager(ua):
     m = (ua or "").split("/", 1)[0]
-    return "".join(c if c.isprintable() else "?" for c in m)[:128]
+    m = "".join(c if c.isprintable() else "?" for c in m)[:128]
+    return m or "unknown"      # a request without a User-Agent (the real server says "unknown")
 
 
-def parse_body_json(raw):
+def summarize_data(data, max_length=30):
+    """handlers.summarizeData: the start of a body that could not be decoded."""
+    if not data:
+        return "<empty>"
+    if data[:1] == b"{":
+        return data[:max_length].decode("utf-8", "replace") + (" ..." if len(data) > max_length else "")
+    return data[:max_length].hex() + (" ..." if len(data) > max_length else "")
+
+
+def parse_body_json(raw, kind=None):
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
+        msg = go_json_error(raw) or str(e)
+        if kind:
+            raise bad_request("the object provided is unrecognized (must be of type %s): couldn't get "
+                              "version/kind; json parse error: %s (%s)" % (kind, msg, summarize_data(raw)))
         raise bad_request("the object provided is unrecognized: couldn't get version/kind; "
-                          "json parse error: %s" % e)
+                          "json parse error: %s" % msg)
 
 
 def parse_apply_body(raw):
@@ -109,12 +131,20 @@ class Cluster(object):
         start = ""
         if cont:
             crv, start = decode_continue(cont)
-            if crv < self.store.compacted:
-                raise gone(CONTINUE_EXPIRED)
-            snap = self.store.recall_snapshot(rt, ns, crv)
-            if snap is None:
-                _, snap = self.store.snapshot(rt, ns)
-            rv, recs = crv, snap
+            if crv == -1:
+                # the token of an expired continue: go on at the present, inconsistently
+                rv, recs = self.store.snapshot(rt, ns)
+            else:
+                if crv < self.store.compacted:
+                    # etcd3 handleCompactedErrorForPaging: the Status carries a
+                    # token (resourceVersion -1) that continues at the present
+                    e = gone(CONTINUE_INCONSISTENT)
+                    e.list_meta = {"continue": encode_continue(-1, start)}
+                    raise e
+                snap = self.store.recall_snapshot(rt, ns, crv)
+                if snap is None:
+                    _, snap = self.store.snapshot(rt, ns)
+                rv, recs = crv, snap
         else:
             rv, recs = self.store.snapshot(rt, ns)
         if start:
@@ -126,7 +156,10 @@ class Cluster(object):
             if (lp or fp) and not matches(r.obj, lp, fp):
                 continue
             if limit and len(out) >= limit:
-                token = encode_continue(rv, self._keystr(rt, out[-1], ns))
+                # the first page is cut from the watch cache, whose key is
+                # relative to the resource prefix ("/name"); later pages from
+                # etcd, relative to the collection ("name")
+                token = encode_continue(rv, ("" if cont else "/") + self._keystr(rt, out[-1], ns))
                 if not (lp or fp):
                     remaining = len(recs) - i
                 break
@@ -155,8 +188,10 @@ class Cluster(object):
             raise ApiError(403, "Forbidden",
                            "%s %s is forbidden: unable to create new content in namespace %s because it is "
                            "being terminated" % (rt.qualified, json.dumps(name), ns),
-                           {"name": name, "group": rt.group, "kind": rt.plural} if rt.group else
-                           {"name": name, "kind": rt.plural})
+                           dict(({"name": name, "group": rt.group, "kind": rt.plural} if rt.group else
+                                 {"name": name, "kind": rt.plural}),
+                                causes=[{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                         "message": "namespace %s is being terminated" % ns}]))
 
     def _decode_for(self, rt, version, obj, opts, verb):
         """Pruning with fieldValidation.  Returns (obj, warnings)."""
@@ -164,7 +199,7 @@ class Cluster(object):
         obj = sch.prune(obj, rt.schemas[version], "", unknown)
         warnings = []
         if unknown:
-            msgs = ['unknown field "%s"' % u for u in unknown]
+            msgs = ['unknown field "%s"' % u for u in sorted(unknown)]
             fv = opts.field_validation or "Warn"
             if fv == "Strict":
                 err = "strict decoding error: " + ", ".join(msgs)
@@ -176,6 +211,25 @@ class Cluster(object):
                 warnings = msgs
         return obj, warnings
 
+    @staticmethod
+    def _check_kind(rt, obj):
+        """A body of another kind: a built-in's decoder refuses it (400); a CRD's
+        validation says the kind is invalid (422, named after the body's kind)."""
+        kind = obj.get("kind")
+        if not kind or kind == rt.kind:
+            return
+        if rt.builtin:
+            av = obj.get("apiVersion") or ""
+            version = av.split("/")[-1]
+            if kind in BUILTIN_KINDS.get(av, ()):
+                # the body decodes as its own kind, which does not convert
+                raise bad_request('%s in version "%s" cannot be handled as a %s: converting (%s.%s) to (%s.%s): '
+                                  'unknown conversion' % (kind, version, rt.kind, version, kind,
+                                                          rt.group.split(".")[0] or "core", rt.kind))
+            raise bad_request("the object provided is unrecognized (must be of type %s): kind %s" % (rt.kind, kind))
+        md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        raise invalid(kind, rt.group, md.get("name", ""), [fe_invalid("kind", kind, "must be %s" % rt.kind)])
+
     def _validate(self, rt, version, obj, name):
         errs = []
         if name is not None:
@@ -185,6 +239,11 @@ class Cluster(object):
             pass
         sch.validate(obj, rt.schemas[version], "", errs)
         errs.extend(self._builtin_validate(rt, obj))
+        if rt.cel and any(e.ctype in CEL_BLOCKING for e in errs):
+            # strategy.go hasBlockingErr: the CRD's CEL rules are not run
+            errs.append(FieldError("FieldValueInvalid", "<nil>", 'Invalid value: "null": some validation rules '
+                                   'were not checked because the object was invalid; correct the existing '
+                                   'errors to complete validation'))
         if errs:
             raise invalid(rt.kind, rt.group, name or md.get("name", ""), errs)
 
@@ -281,9 +340,7 @@ class Cluster(object):
         if av and av != rt.api_version(version):
             raise bad_request("the API version in the data (%s) does not match the expected API version (%s)"
                               % (av, rt.api_version(version)))
-        if obj.get("kind") and obj.get("kind") != rt.kind:
-            raise bad_request("the object provided is unrecognized (must be of type %s): kind %s"
-                              % (rt.kind, obj.get("kind")))
+        self._check_kind(rt, obj)
         obj, warnings = self._decode_for(rt, version, obj, opts, "create")
         obj["apiVersion"] = rt.api_version(version)
         obj["kind"] = rt.kind
@@ -322,8 +379,13 @@ class Cluster(object):
             md["creationTimestamp"] = now_rfc3339()
             if rt.tracks_generation():
                 md["generation"] = 1
+            ignored = self._ignored(rt, version, "")
+            if rt.builtin and rt.kind == "Namespace":
+                # set by the strategy's PrepareForCreate, after the field
+                # manager has seen the request: nobody owns it
+                ignored = ignored + [("f:spec", "f:finalizers")]
             managers = ssa.update(None, ssa.strip_object(obj), rt.schemas[version], {}, manager,
-                                  rt.api_version(version), "", self._ignored(rt, version, ""))
+                                  rt.api_version(version), "", ignored)
             md["managedFields"] = ssa.encode_managed(managers)
             if opts.dry_run:
                 return 201, obj, warnings
@@ -340,6 +402,7 @@ class Cluster(object):
         if av and av != rt.api_version(version):
             raise bad_request("the API version in the data (%s) does not match the expected API version (%s)"
                               % (av, rt.api_version(version)))
+        self._check_kind(rt, obj)
         obj, warnings = self._decode_for(rt, version, obj, opts, "update")
         md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         obj["metadata"] = md
@@ -393,9 +456,12 @@ class Cluster(object):
             fin_new = md.get("finalizers") or []
             added = [f for f in fin_new if f not in fin_old]
             if added:
-                raise invalid(rt.kind, rt.group, name, [fe_forbidden(
-                    "metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
-                    "found new finalizers %s" % json.dumps(added))])
+                # ValidateObjectMetaUpdate runs twice (the registry's
+                # BeforeUpdate and the strategy): two causes, one message
+                err = fe_forbidden("metadata.finalizers", "no new finalizers can be added if the object is being "
+                                   "deleted, found new finalizers []string{%s}"
+                                   % ", ".join(go_quote(f) for f in added))
+                raise invalid(rt.kind, rt.group, name, [err, err])
         self._validate(rt, version, new, None)
         self._gen_bump(rt, old, new)
         old_stripped = ssa.strip_object(old)
@@ -513,8 +579,10 @@ class Cluster(object):
             errs = sch.typed_errors(cfg, s)
             if errs:
                 txt = errs[0] if len(errs) == 1 else "errors:\n" + "\n".join("  " + e for e in errs)
+                # named after the patch object itself: its namespace is empty
+                # unless the body sets one
                 raise plain_internal("failed to create typed patch object (%s/%s; %s, Kind=%s): %s"
-                                     % (ns if rt.namespaced else "", name, gv if rt.group else "/" + gv,
+                                     % (md.get("namespace") or "", name, gv if rt.group else "/" + gv,
                                         rt.kind, txt))
             live = ssa.strip_object(rec.obj) if rec is not None else None
             if live is not None:
@@ -617,8 +685,7 @@ class Cluster(object):
         md = obj["metadata"]
         if md.get("deletionTimestamp"):
             return 200, rec.versioned(rt, version)
-        md["deletionTimestamp"] = now_rfc3339()
-        md["deletionGracePeriodSeconds"] = 0
+        md["deletionTimestamp"] = now_rfc3339()       # no grace period: a namespace is not deleted gracefully
         obj.setdefault("status", {})["phase"] = "Terminating"
         if opts.dry_run:
             return 200, obj
@@ -643,20 +710,39 @@ class Cluster(object):
                         self.delete(rt, rt.versions[0], ns, r.obj["metadata"]["name"], Options())
                     except ApiError:
                         pass
-            still = sum(len(self.store.snapshot(rt, ns)[1]) for rt in self.registry if rt.namespaced)
-            if still == 0:
+            remaining = {}
+            finalizers = {}
+            for rt in self.registry:
+                if not rt.namespaced:
+                    continue
+                recs = self.store.snapshot(rt, ns)[1]
+                if recs:
+                    remaining[rt.qualified] = len(recs)
+                for r in recs:
+                    for f in r.obj["metadata"].get("finalizers") or []:
+                        finalizers[f] = finalizers.get(f, 0) + 1
+            if not remaining:
                 self.store.commit(self.ns_rt, "DELETED", nrec.obj)
                 return
+            conds = namespace_conditions(remaining, finalizers)
+            old = nrec.obj.get("status", {}).get("conditions") or []
+            if [(c["type"], c["status"], c["message"]) for c in old] != \
+                    [(c["type"], c["status"], c["message"]) for c in conds]:
+                obj = copy.deepcopy(nrec.obj)
+                obj.setdefault("status", {})["conditions"] = conds
+                self.store.commit(self.ns_rt, "MODIFIED", obj)
         threading.Timer(0.2, self.reap_namespace, args=(ns,)).start()
 
     # ------------------------------------------------------------------
     # internal writers (operator, bootstrap, /_sim/objects)
 
-    def ensure_namespace(self, name):
+    def ensure_namespace(self, name, manager="kubesim"):
+        """Create a namespace at start: the system ones as kube-apiserver
+        creates them, --namespace ones as manager "kubesim"."""
         if self.namespace_exists(name):
             return
         self.create(self.ns_rt, "v1", "", {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": name}}, Options(manager="kubesim"), "kubesim")
+                                          "metadata": {"name": name}}, Options(manager=manager), manager)
 
     def put_raw(self, rt, version, obj):
         """Store an object bypassing admission, validation and managedFields (tests)."""
@@ -673,6 +759,32 @@ class Cluster(object):
                 md.setdefault("generation", 1)
             rec = self.store.commit(rt, "MODIFIED" if old else "ADDED", obj)
             return rec.versioned(rt, version)
+
+
+def namespace_conditions(remaining, finalizers):
+    """The status conditions the namespace controller (namespaced_resources_deleter.go)
+    sets on a terminating namespace whose content is not gone yet."""
+    now = now_rfc3339()
+
+    def cond(t, st, reason, msg):
+        return {"type": t, "status": st, "lastTransitionTime": now, "reason": reason, "message": msg}
+    out = [cond("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered",
+                "All resources successfully discovered"),
+           cond("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+                "All legacy kube types successfully parsed"),
+           cond("NamespaceDeletionContentFailure", "False", "ContentDeleted",
+                "All content successfully deleted, may be waiting on finalization"),
+           cond("NamespaceContentRemaining", "True", "SomeResourcesRemain",
+                "Some resources are remaining: " + ", ".join(
+                    "%s has %d resource instances" % (k, remaining[k]) for k in sorted(remaining)))]
+    if finalizers:
+        out.append(cond("NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
+                        "Some content in the namespace has finalizers remaining: " + ", ".join(
+                            "%s in %d resource instances" % (k, finalizers[k]) for k in sorted(finalizers))))
+    else:
+        out.append(cond("NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
+                        "All content-preserving finalizers finished"))
+    return out
 
 
 def invalid_patch(obj, err):

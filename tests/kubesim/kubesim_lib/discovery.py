@@ -3,6 +3,7 @@
 Documents are built once per cluster from its registry (they never change
 while kubesim runs) and cached as bytes with their ETag.
 """
+import base64
 import hashlib
 import json
 
@@ -38,8 +39,17 @@ def _groups(registry):
     return out
 
 
+def storage_version_hash(rt):
+    """discovery.StorageVersionHash: base64 of the first 8 bytes of
+    sha256("group/storageVersion/Kind"), the same for every served version."""
+    h = hashlib.sha256(("%s/%s/%s" % (rt.group, rt.storage_version, rt.kind)).encode()).digest()
+    return base64.b64encode(h[:8]).decode()
+
+
 def _agg_resource(rt, g, v):
-    rk = {"group": g, "version": v, "kind": rt.kind}
+    # a built-in kind's responseKind leaves group and version empty (they are
+    # the resource's own); a CRD's names them
+    rk = {"group": "", "version": "", "kind": rt.kind} if rt.builtin else {"group": g, "version": v, "kind": rt.kind}
     r = {"resource": rt.plural, "responseKind": rk,
          "scope": "Namespaced" if rt.namespaced else "Cluster",
          "singularResource": rt.singular, "verbs": _verbs(rt)}
@@ -53,8 +63,9 @@ def _agg_resource(rt, g, v):
 
 
 class Docs(object):
-    def __init__(self, registry, server_hint="127.0.0.1:6443"):
+    def __init__(self, registry, server_hint="127.0.0.1:6443", version=None):
         self.registry = registry
+        self.server_version = version or {"major": "1", "minor": "32"}
         groups = _groups(registry)
         self.groups = groups
         self.agg = {}
@@ -96,8 +107,7 @@ class Docs(object):
                         r["shortNames"] = rt.short_names
                     if rt.categories:
                         r["categories"] = rt.categories
-                    r["storageVersionHash"] = hashlib.sha256(("%s/%s/%s" % (g, v, rt.plural)).encode()
-                                                             ).digest()[:8].hex()
+                    r["storageVersionHash"] = storage_version_hash(rt)
                     res.append(r)
                     if rt.status_sub.get(v):
                         res.append({"name": rt.plural + "/status", "singularName": "", "namespaced": rt.namespaced,
@@ -111,8 +121,10 @@ class Docs(object):
 
     @staticmethod
     def _blob(doc):
+        """(bytes, ETag): the aggregated discovery ETag is the upper-case hex
+        SHA-512 of the document (discovery/aggregated/etag.go)."""
         b = dumpb_ordered(doc)
-        return b, '"%s"' % hashlib.sha512(b).hexdigest()[:64].upper()
+        return b, '"%s"' % hashlib.sha512(b).hexdigest().upper()
 
     def _openapi(self):
         paths = {}
@@ -128,38 +140,144 @@ class Docs(object):
         self.openapi_root = dumpb_ordered({"paths": paths})
 
     def _gv_doc(self, g, v, rts):
-        params = [{"name": n, "in": "query", "schema": {"type": t, "uniqueItems": True}}
-                  for n, t in (("dryRun", "string"), ("fieldManager", "string"),
-                               ("fieldValidation", "string"), ("force", "boolean"))]
+        """The OpenAPI v3 document of one group-version, with the paths and
+        operations of the real one (builder3 for CRDs, the generated spec for
+        built-ins) and the schemas reduced to structure."""
+        builtin = any(rt.builtin for rt in rts)
         paths = {}
         schemas = {}
+        meta = "io.k8s.apimachinery.pkg.apis.meta.v1."
         gname = ".".join(reversed(g.split("."))) if g else "io.k8s.api.core"
+        if builtin:
+            gname = "io.k8s.api.%s" % (g.split(".")[0] if g else "core")
+        tag = "%s_%s" % ("".join(p if i == 0 else p.capitalize()
+                                 for i, p in enumerate(g.replace("-", ".").split("."))) if g else "core", v)
+        opgv = ("".join(p.capitalize() for p in g.replace("-", ".").split(".")) if g else "Core") + v.capitalize()
+        base = ("/api/%s" % v) if not g else "/apis/%s/%s" % (g, v)
+
+        def q(name, typ):
+            return {"name": name, "in": "query", "schema": {"type": typ, "uniqueItems": True}}
+
+        def pathp(name):
+            return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "uniqueItems": True}}
+        list_params = [q("allowWatchBookmarks", "boolean"), q("continue", "string"), q("fieldSelector", "string"),
+                       q("labelSelector", "string"), q("limit", "integer"), q("resourceVersion", "string"),
+                       q("resourceVersionMatch", "string"), q("sendInitialEvents", "boolean"),
+                       q("timeoutSeconds", "integer"), q("watch", "boolean")]
+        write_params = [q("dryRun", "string"), q("fieldManager", "string"), q("fieldValidation", "string")]
+        delete_params = [q("dryRun", "string"), q("gracePeriodSeconds", "integer"),
+                         q("ignoreStoreReadErrorWithClusterBreakingPotential", "boolean"),
+                         q("orphanDependents", "boolean"), q("propagationPolicy", "string")]
+        pretty = q("pretty", "string")
+        patch_types = ["application/apply-patch+yaml", "application/json-patch+json",
+                       "application/merge-patch+json"] + (["application/strategic-merge-patch+json"] if builtin else [])
+
+        def ref(name):
+            return {"$ref": "#/components/schemas/" + name}
+
+        media = ("application/json", "application/yaml") + (
+            ("application/vnd.kubernetes.protobuf",) if builtin else ())
+
+        def content(name):
+            return {t: {"schema": ref(name)} for t in media}
+
+        def resp(codes, name):
+            out = {}
+            for c in codes:
+                out[c] = {"description": {"200": "OK", "201": "Created", "202": "Accepted"}[c],
+                          "content": content(name)}
+            out["401"] = {"description": "Unauthorized"}
+            return out
+
         for rt in rts:
             gvk = {"group": g, "version": v, "kind": rt.kind}
-            base = ("/api/%s" % v) if not g else "/apis/%s/%s" % (g, v)
-            if rt.namespaced:
-                item = "%s/namespaces/{namespace}/%s/{name}" % (base, rt.plural)
-            else:
-                item = "%s/%s/{name}" % (base, rt.plural)
-            opid = "patch%s%s%s" % ("".join(p.capitalize() for p in g.replace("-", ".").split(".")) if g else "Core",
-                                    v.capitalize(), ("Namespaced" if rt.namespaced else "") + rt.kind)
-            paths[item] = {"patch": {
-                "operationId": opid, "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": gvk, "parameters": params,
-                "requestBody": {"content": {t: {"schema": {"type": "object"}} for t in (
-                    "application/apply-patch+yaml", "application/json-patch+json",
-                    "application/merge-patch+json")}},
-                "responses": {"200": {"description": "OK"}, "201": {"description": "Created"}}}}
             sname = "%s.%s.%s" % (gname, v, rt.kind)
-            sch = rt.schemas[v]
+            lname = "%s.%s.%s" % (gname, v, rt.list_kind)
+            ns_part = "Namespaced" if rt.namespaced else ""
+
+            def op(verb, action, params, responses, body=None, suffix=""):
+                o = {"tags": [tag], "operationId": "%s%s%s%s%s" % (verb, opgv, ns_part, rt.kind, suffix)}
+                if params:
+                    o["parameters"] = params
+                if body is not None:
+                    o["requestBody"] = body
+                o["responses"] = responses
+                o["x-kubernetes-action"] = action
+                o["x-kubernetes-group-version-kind"] = gvk
+                return o
+            coll = "%s/namespaces/{namespace}/%s" % (base, rt.plural) if rt.namespaced else \
+                "%s/%s" % (base, rt.plural)
+            item = coll + "/{name}"
+            coll_params = ([pathp("namespace")] if rt.namespaced else []) + [pretty]
+            item_params = [pathp("name")] + ([pathp("namespace")] if rt.namespaced else []) + [pretty]
+            body_obj = {"content": content(sname), "required": True}
+            patch_body = {"content": {t: {"schema": ref(meta + "Patch")} for t in patch_types}, "required": True}
+            patch_codes = ["200", "201"] if builtin else ["200"]
+            coll_item = {"get": op("list", "list", list_params, resp(["200"], lname)),
+                         "post": op("create", "post", write_params, resp(["200", "201", "202"], sname),
+                                    body_obj),
+                         "parameters": coll_params}
+            if "deletecollection" in _verbs(rt):
+                dc = op("delete", "deletecollection", list_params, resp(["200"], meta + "Status"))
+                dc["operationId"] = "delete%sCollection%s%s" % (opgv, ns_part, rt.kind)
+                coll_item["delete"] = dc
+            paths[coll] = coll_item
+            paths[item] = {
+                "get": op("read", "get", [q("resourceVersion", "string")] if not builtin else [],
+                          resp(["200"], sname)),
+                "put": op("replace", "put", write_params, resp(["200", "201"], sname), body_obj),
+                "patch": op("patch", "patch", write_params + [q("force", "boolean")],
+                            resp(patch_codes, sname), patch_body),
+                "delete": op("delete", "delete", delete_params, resp(["200", "202"], meta + "Status"),
+                             {"content": content(meta + "DeleteOptions")}),
+                "parameters": item_params}
+            if rt.status_sub.get(v):
+                paths[item + "/status"] = {
+                    "get": op("read", "get", [q("resourceVersion", "string")] if not builtin else [],
+                              resp(["200"], sname), suffix="Status"),
+                    "put": op("replace", "put", write_params, resp(["200", "201"], sname), body_obj,
+                              suffix="Status"),
+                    "patch": op("patch", "patch", write_params + [q("force", "boolean")],
+                                resp(patch_codes, sname), patch_body, suffix="Status"),
+                    "parameters": item_params}
+            if rt.namespaced:
+                allns = {"get": op("list", "list", [], resp(["200"], lname), suffix="ForAllNamespaces"),
+                         "parameters": list_params[:5] + [pretty] + list_params[5:]}
+                allns["get"]["operationId"] = "list%s%sForAllNamespaces" % (opgv, rt.kind)
+                paths["%s/%s" % (base, rt.plural)] = allns
+            sch = _public(rt.schemas[v])
             props = dict(sch.get("properties", {}))
-            props["metadata"] = {"type": "object"}
+            props["metadata"] = {"allOf": [ref(meta + "ObjectMeta")]}
             s = {"type": "object", "properties": props, "x-kubernetes-group-version-kind": [gvk]}
             if sch.get("required"):
                 s["required"] = sch["required"]
+            if not builtin:
+                s["x-kubernetes-selectable-fields"] = []
             schemas[sname] = s
-        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.4"},
-                "paths": paths, "components": {"schemas": schemas}}
+            ls = {"type": "object", "required": ["items"],
+                  "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                 "items": {"type": "array", "items": ref(sname)},
+                                 "metadata": {"allOf": [ref(meta + "ListMeta")]}},
+                  "x-kubernetes-group-version-kind": [dict(gvk, kind=rt.list_kind)]}
+            if not builtin:
+                ls["x-kubernetes-selectable-fields"] = []
+            schemas[lname] = ls
+        for m in ("DeleteOptions", "FieldsV1", "ListMeta", "ManagedFieldsEntry", "ObjectMeta", "OwnerReference",
+                  "Patch", "Preconditions", "Status", "StatusCause", "StatusDetails", "Time"):
+            schemas[meta + m] = {"type": "string"} if m == "Time" else {"type": "object"}
+        info = {"title": "Kubernetes", "version": "%s.%s" % (self.server_version["major"],
+                                                             self.server_version["minor"])} \
+            if builtin else {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"}
+        return {"openapi": "3.0.0", "info": info, "paths": paths, "components": {"schemas": schemas}}
+
+
+def _public(s):
+    """A schema without kubesim's own markers."""
+    if isinstance(s, dict):
+        return {k: _public(v) for k, v in s.items() if not k.startswith("x-kubesim-")}
+    if isinstance(s, list):
+        return [_public(x) for x in s]
+    return s
 
 
 def dumpb_ordered(doc):

@@ -17,7 +17,7 @@ both together.
 import json
 
 from .schema import (node_kind, list_type, map_atomic, items_schema, child_schema, is_struct,
-                     list_key)
+                     is_value_struct, list_key)
 
 MISSING = object()
 
@@ -294,8 +294,10 @@ def _cmp(lhs, rhs, s, path, c):
             p = path + ("f:" + k,)
             ck = node_kind(cs, rc if rc is not MISSING else lc)
             if ck != "scalar" and not _empty(lc if lc is not MISSING else rc):
-                # A map (not a struct) created or dropped whole is itself a member ('.').
-                if lc is MISSING and (not is_struct(cs) or not declared):
+                # A map created or dropped whole is itself a member ('.'); so is
+                # a struct of a CRD (absent in unstructured content), not a
+                # built-in kind's value struct (always there, maybe empty).
+                if lc is MISSING and (not is_value_struct(cs) or not declared):
                     c.added.add(p)
                 elif rc is MISSING:
                     c.removed.add(p)

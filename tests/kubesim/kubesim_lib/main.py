@@ -125,7 +125,9 @@ def main(argv=None):
                                       "bookmark_interval": args.bookmark_interval})
         ctx.istio = (versions, gen)
         sim.clusters[n] = ctx
-        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] + (args.namespace or []):
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"]:
+            ctx.cluster.ensure_namespace(ns, "kube-apiserver")
+        for ns in args.namespace or []:
             ctx.cluster.ensure_namespace(ns)
         sim.start_listener(ctx)
         server = "https://127.0.0.1:%d" % ctx.port

@@ -115,6 +115,11 @@ class Operator(object):
             if md.get("deletionTimestamp"):
                 self._teardown(ns, name, obj)
                 return
+            if FINALIZER in (md.get("finalizers") or []) and self.done_gen.get((ns, name)) == md.get("generation"):
+                # queued again by our own finalizer write: this generation is
+                # being (or was) reconciled; doing it again would flap the
+                # status back to Reconciling after Available
+                return
             if FINALIZER not in (md.get("finalizers") or []):
                 md["finalizers"] = (md.get("finalizers") or []) + [FINALIZER]
                 c.update(self.imgw, "v1alpha1", ns, name, obj, Options(manager=MANAGER), MANAGER)

@@ -105,6 +105,25 @@ def is_struct(s):
     return s is not None and bool(s.get("properties"))
 
 
+def is_value_struct(s):
+    """A struct of a built-in kind (a non-pointer Go struct): see ResourceType."""
+    return s is not None and bool(s.get("x-kubesim-value-struct"))
+
+
+def _mark_value_structs(s):
+    if not isinstance(s, dict):
+        return s
+    out = dict(s)
+    if s.get("properties"):
+        out["properties"] = {k: _mark_value_structs(v) for k, v in s["properties"].items()}
+        out["x-kubesim-value-struct"] = True
+    if isinstance(s.get("items"), dict):
+        out["items"] = _mark_value_structs(s["items"])
+    if isinstance(s.get("additionalProperties"), dict):
+        out["additionalProperties"] = _mark_value_structs(s["additionalProperties"])
+    return out
+
+
 def list_key(s, item):
     """The FieldsV1 path element of list item `item` in associative list s, or raise ValueError."""
     lt = list_type(s)
@@ -164,6 +183,15 @@ class ResourceType(object):
         self.columns = {v: vmap[v].get("additionalPrinterColumns") or [] for v in versions}
         self.status_sub = {v: "status" in (vmap[v].get("subresources") or {}) for v in versions}
         self.key = (self.group, self.plural)
+        st = [v["name"] for v in crd["versions"] if v.get("storage")]
+        self.storage_version = st[0] if st else versions[0]
+        # whether the upstream CRD carries CEL rules (x-kubernetes-validations);
+        # the reduced schemas drop them, build_registry() knows which have them
+        self.cel = False
+        if self.builtin:
+            # a Go struct field that is not a pointer is never absent, so an
+            # Update never adds it as a member of its own ('.'): mark them
+            self.schemas = {v: _mark_value_structs(s) for v, s in self.schemas.items()}
 
     @property
     def qualified(self):
@@ -218,7 +246,10 @@ def build_registry(istio_versions, istio_schema, smm):
         else:
             vs = have
         if vs:
-            out.append(ResourceType(crd, version_sort(vs)))
+            rt = ResourceType(crd, version_sort(vs))
+            # every kind of the head generation has CEL rules, none of 1.17's
+            rt.cel = istio_schema == "head"
+            out.append(rt)
     if smm:
         for crd in load_file("smm-1.17.json")["crds"]:
             out.append(ResourceType(crd, [v["name"] for v in crd["versions"]]))
@@ -298,14 +329,14 @@ def _jtype(v):
 
 def validate(v, s, path, errs, skip_meta=True):
     """Append FieldErrors (required, type, enum, bounds) for v against s."""
-    from .util import fe_required, fe_invalid, fe_not_supported
+    from .util import fe_required, fe_invalid, fe_not_supported, fe_type_invalid
     if s is None or is_deduced(s):
         return
     if v is None:
         return
     if is_int_or_string(s):
         if not isinstance(v, (int, str)) or isinstance(v, bool):
-            errs.append(fe_invalid(path, _jtype(v), "%s in body must be of type int-or-string: %s"
+            errs.append(fe_type_invalid(path, _jtype(v), "%s in body must be of type int-or-string: %s"
                                    % (path, json.dumps(_jtype(v)))))
         return
     t = s.get("type")
@@ -316,7 +347,7 @@ def validate(v, s, path, errs, skip_meta=True):
           "number": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool),
           "boolean": lambda x: isinstance(x, bool)}.get(t)
     if ok is not None and not ok(v):
-        errs.append(fe_invalid(path, _jtype(v), "%s in body must be of type %s: %s"
+        errs.append(fe_type_invalid(path, _jtype(v), "%s in body must be of type %s: %s"
                                % (path, t, json.dumps(_jtype(v)))))
         return
     if "enum" in s and v not in s["enum"]:
@@ -361,14 +392,49 @@ def _num(x):
     return str(int(x)) if isinstance(x, float) and x.is_integer() else str(x)
 
 
-def typed_errors(v, s, path=""):
+def go_v(v):
+    """Go's %v of a decoded JSON value (map keys sorted, as fmt prints maps)."""
+    if v is None:
+        return "<nil>"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, dict):
+        return "map[%s]" % " ".join("%s:%s" % (k, go_v(v[k])) for k in sorted(v))
+    if isinstance(v, list):
+        return "[%s]" % " ".join(go_v(x) for x in v)
+    return str(v)
+
+
+def _got(v):
+    """SMD prints the offending value.Value with %v: a pointer to a struct
+    holding the value, e.g. &{notalist}."""
+    return "&{%s}" % go_v(v)
+
+
+def _got_scalar(v):
+    """SMD prints a mismatched scalar with %#v: &value.valueUnstructured{Value:true}."""
+    from .util import go_quote
+    if isinstance(v, bool):
+        g = "true" if v else "false"
+    elif isinstance(v, str):
+        g = go_quote(v)
+    elif isinstance(v, float) and v.is_integer():
+        g = str(int(v))
+    else:
+        g = str(v)
+    return "&value.valueUnstructured{Value:%s}" % g
+
+
+def typed_errors(v, s, path="", unknown_ok=False):
     """SMD typed conversion errors for an apply patch: list of '<path>: <msg>' strings."""
     errs = []
-    _typed(v, s, path, errs)
+    _typed(v, s, path, errs, unknown_ok)
     return errs
 
 
-def _typed(v, s, path, errs):
+def _typed(v, s, path, errs, unknown_ok=False):
     if v is None:
         return
     kind = node_kind(s, v)
@@ -378,15 +444,15 @@ def _typed(v, s, path, errs):
             return
         t = (s or {}).get("type")
         if t == "string" and not isinstance(v, str):
-            errs.append("%s: expected string, got %s" % (path, json.dumps(v)))
+            errs.append("%s: expected string, got %s" % (path, _got_scalar(v)))
         elif t == "boolean" and not isinstance(v, bool):
-            errs.append("%s: expected boolean, got %s" % (path, json.dumps(v)))
+            errs.append("%s: expected boolean, got %s" % (path, _got_scalar(v)))
         elif t in ("integer", "number") and (isinstance(v, (bool, str))):
-            errs.append("%s: expected numeric (int or float), got %s" % (path, json.dumps(v)))
+            errs.append("%s: expected numeric (int or float), got %s" % (path, _got_scalar(v)))
         return
     if kind == "list":
         if not isinstance(v, list):
-            errs.append("%s: expected list, got %s" % (path, json.dumps(v)))
+            errs.append("%s: expected list, got %s" % (path, _got(v)))
             return
         isch = items_schema(s)
         lt = list_type(s)
@@ -401,19 +467,21 @@ def _typed(v, s, path, errs):
                 if pe in seen:
                     errs.append("%s: duplicate entries for key %s" % (path, pe_string(pe)))
                 seen.add(pe)
-                _typed(x, isch, path + pe_string(pe), errs)
+                _typed(x, isch, path + pe_string(pe), errs, unknown_ok)
             else:
-                _typed(x, isch, "%s[%d]" % (path, i), errs)
+                _typed(x, isch, "%s[%d]" % (path, i), errs, unknown_ok)
         return
     if not isinstance(v, dict):
-        errs.append("%s: expected map, got %s" % (path, json.dumps(v)))
+        errs.append("%s: expected map, got %s" % (path, _got(v)))
         return
     for k in sorted(v):
         cs, _ = child_schema(s, k)
         if cs is None:
+            if unknown_ok:
+                continue
             errs.append("%s.%s: field not declared in schema" % (path, k))
             return          # SMD stops at the first undeclared field of a map
-        _typed(v[k], cs, "%s.%s" % (path, k), errs)
+        _typed(v[k], cs, "%s.%s" % (path, k), errs, unknown_ok)
 
 
 def pe_string(pe):

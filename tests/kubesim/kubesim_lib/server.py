@@ -6,6 +6,8 @@ chunked JSON from the watcher queue.  Everything a handler shares lives in
 ClusterCtx, guarded by the store lock (objects) or small locks (log, faults,
 tokens).  Sim.stop() closes listeners and ends watches (SIGTERM/SIGINT).
 """
+import base64
+import email.utils
 import http.server
 import json
 import os
@@ -19,21 +21,32 @@ import time
 import urllib.parse
 
 from . import discovery
+from . import protobuf
 from .api import Cluster, Options, parse_body_json
 from .faults import Faults
 from .operator import Operator
 from .util import (ApiError, dumpb, unauthorized, forbidden_resource, forbidden_path, path_not_found,
                    too_large, internal_error, too_many_requests, service_unavailable, bad_request,
-                   method_not_supported, now_rfc3339, gone)
+                   method_not_supported, now_rfc3339, gone, LIST_EXPIRED)
 
 MAX_BODY = 3 * 1024 * 1024
 APF_BODY = b"Too many requests, please try again later.\n"
 READ_VERBS = ("get", "list", "watch")
-VERSION = {"major": "1", "minor": "32", "emulationMajor": "1", "emulationMinor": "32",
-           "minCompatibilityMajor": "1", "minCompatibilityMinor": "31", "gitVersion": "v1.32.4",
+# version.Info of 1.32 (k8s.io/apimachinery v0.32): emulationMajor/Minor and
+# minCompatibilityMajor/Minor only appear in 1.33
+VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
            "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335", "gitTreeState": "clean",
            "buildDate": "2025-04-22T16:02:27Z", "goVersion": "go1.23.6", "compiler": "gc",
            "platform": "linux/amd64"}
+
+
+# the groups of kube-apiserver 1.32 itself (not CRDs): a missing path under
+# them is a Status, elsewhere Go's plain "404 page not found"
+BUILTIN_GROUPS = {"admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io", "apps",
+                  "authentication.k8s.io", "authorization.k8s.io", "autoscaling", "batch", "certificates.k8s.io",
+                  "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io", "flowcontrol.apiserver.k8s.io",
+                  "networking.k8s.io", "node.k8s.io", "policy", "rbac.authorization.k8s.io", "scheduling.k8s.io",
+                  "storage.k8s.io"}
 
 
 class User(object):
@@ -79,13 +92,13 @@ class ClusterCtx(object):
         self.sim = sim
         self.name = name
         self.cluster = Cluster(name, registry, opts.get("history", 10000))
-        self.docs = discovery.Docs(registry)
         self.version = dict(VERSION)
         if opts.get("server_version"):
             v = opts["server_version"].lstrip("v")
             parts = v.split(".")
-            self.version.update({"major": parts[0], "minor": parts[1], "gitVersion": "v" + v,
-                                 "emulationMajor": parts[0], "emulationMinor": parts[1]})
+            self.version.update({"major": parts[0], "minor": parts[1], "gitVersion": "v" + v})
+        self.docs = discovery.Docs(registry, version=self.version)
+        self.started = time.time()
         self.faults = Faults()
         self.log = RequestLog()
         self.operator = Operator(self.cluster, opts.get("operator_delay", 0.5))
@@ -373,7 +386,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ctype:
             self.send_header("Content-Type", ctype)
         self.send_header("Audit-Id", self.audit_id)
-        self.send_header("Cache-Control", "no-cache, private")
+        if not any(k.lower() == "cache-control" for k in (headers or {})):
+            self.send_header("Cache-Control", "no-cache, private")
         for k, v in (headers or {}).items():
             if isinstance(v, list):
                 for x in v:
@@ -419,7 +433,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def respond_error(self, err):
         h = dict(err.headers)
+        if err.code == 404 and err.reason == "NotFound" and err.details == {} and not self._restful_path():
+            # outside the built-in groups (CRD groups, served or not, unknown
+            # groups, other paths) the real server's mux answers Go's http.NotFound
+            h["X-Content-Type-Options"] = "nosniff"
+            return self.respond(404, b"404 page not found\n", "text/plain; charset=utf-8", h)
         self.respond(err.code, err.body(), "application/json", h)
+
+    def _restful_path(self):
+        """Whether the real server answers a missing path here with a Status:
+        /api/... and the built-in groups are go-restful's."""
+        segs = [s for s in self.upath.split("/") if s]
+        if not segs:
+            return False
+        if segs[0] == "api":
+            return True
+        return segs[0] == "apis" and len(segs) > 1 and segs[1] in BUILTIN_GROUPS
 
     # -- main entry -------------------------------------------------------
     def dispatch(self):
@@ -571,46 +600,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "DELETE": "delete" if name else "deletecollection"}.get(m, m.lower())
 
     def discovery_root(self, core):
+        """/api and /apis. The aggregated documents carry ETag, Vary and
+        Cache-Control: public and answer 304 to a matching If-None-Match; the
+        legacy ones (plain application/json) have no ETag, as the real server's."""
         ctx = self.ctx
         accept = self.headers.get("Accept", "")
         v = _accepts(accept, "apidiscovery.k8s.io", "APIGroupDiscoveryList")
-        if v in ("v2", "v2beta1"):
-            body, etag = ctx.docs.agg[(v, core)]
-            ctype = discovery.AGG_V2 if v == "v2" else discovery.AGG_V2B1
-        else:
-            body, etag = ctx.docs.legacy_api if core else ctx.docs.legacy_apis
-            ctype = "application/json"
-        hdr = {"Etag": etag, "Vary": "Accept"}
+        if v not in ("v2", "v2beta1"):
+            body, _ = ctx.docs.legacy_api if core else ctx.docs.legacy_apis
+            return self.respond(200, body, "application/json")
+        body, etag = ctx.docs.agg[(v, core)]
+        ctype = discovery.AGG_V2 if v == "v2" else discovery.AGG_V2B1
+        hdr = {"Cache-Control": "public", "Etag": etag, "Vary": "Accept"}
         if self.headers.get("If-None-Match") == etag:
-            self.resp_code = 304
-            self.resp_ctype = ctype
-            self.send_response(304)
-            for k, val in hdr.items():
-                self.send_header(k, val)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
+            return self.respond(304, b"", None, hdr)
         self.respond(200, body, ctype, hdr)
 
     def openapi(self, segs):
+        """/openapi/v3 (JSON served as text/plain, as the real handler's) and
+        one document per group-version: with the current ?hash= immutable
+        for a year, with another hash a 301 to the current one, without a
+        hash no-cache with its ETag."""
         ctx = self.ctx
         if segs == ["openapi", "v3"]:
-            return self.respond_json(200, ctx.docs.openapi_root)
+            return self.respond(200, ctx.docs.openapi_root, "text/plain; charset=utf-8")
         if len(segs) >= 3 and segs[1] == "v3":
             key = "/".join(segs[2:])
             doc = ctx.docs.openapi_gv.get(key)
             if doc is not None:
                 body, h = doc
-                if self.q.get("hash") and self.q["hash"] != h:
-                    self.resp_code = 301
-                    self.send_response(301)
-                    self.send_header("Location", "/openapi/v3/%s?hash=%s" % (key, h))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
+                if "hash" in self.q and self.q["hash"] != h:
+                    return self.respond(301, b"", "application/json",
+                                        {"Location": "/openapi/v3/%s?hash=%s" % (key, h)})
+                if self.headers.get("If-None-Match") == '"%s"' % h:
+                    return self.respond(304, b"", None, {"Etag": '"%s"' % h})
+                if "hash" not in self.q:
+                    return self.respond(200, body, "application/json", {"Etag": '"%s"' % h})
+                now = time.time()
                 return self.respond(200, body, "application/json",
-                                    {"Etag": '"%s"' % h, "Vary": "Accept",
-                                     "Cache-Control": "public, immutable"})
+                                    {"Cache-Control": "public, immutable", "Etag": '"%s"' % h,
+                                     "Expires": email.utils.formatdate(now + 365 * 86400, usegmt=True
+                                                                       ).replace("GMT", "UTC"),
+                                     "Last-Modified": email.utils.formatdate(ctx.started, usegmt=True),
+                                     "Vary": "Accept"})
         raise path_not_found()
 
     # -- resources ------------------------------------------------------------
@@ -679,13 +711,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if m == "POST":
             if name:
                 raise method_not_supported(rt.plural, rt.group, "create")
-            obj = parse_body_json(self.req_body)
+            obj = self.decode_body(rt)
             code, out, warns = c.create(rt, version, ns, obj, self.options(), self.headers.get("User-Agent", ""))
             return self.send_objects(rt, version, [out], single=True, code=code, warnings=warns)
         if m == "PUT":
             if not name:
                 raise method_not_supported(rt.plural, rt.group, "update")
-            obj = parse_body_json(self.req_body)
+            obj = self.decode_body(rt)
             code, out, warns = c.update(rt, version, ns, name, obj, self.options(),
                                         self.headers.get("User-Agent", ""), sub)
             return self.send_objects(rt, version, [out], single=True, code=code, warnings=warns)
@@ -711,6 +743,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.respond_json(code, json.dumps(out, separators=(",", ":")).encode())
             return self.send_objects(rt, version, [out], single=True, code=code)
         raise method_not_supported(rt.plural, rt.group, m.lower())
+
+    def decode_body(self, rt):
+        """The object of a POST or PUT: JSON, or the protobuf kubectl sends for
+        the built-in kinds (only Namespace is decoded: protobuf.py)."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype == protobuf.CONTENT_TYPE:
+            try:
+                return protobuf.decode(self.req_body)[2]
+            except (protobuf.DecodeError, KeyError, UnicodeDecodeError):
+                pass
+        return parse_body_json(self.req_body, rt.kind)
 
     def delete_collection(self, rt, version, ns, opts):
         c = self.ctx.cluster
@@ -749,6 +792,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             limit = int(q.get("limit") or 0)
         except ValueError:
             raise bad_request("limit: invalid value")
+        if q.get("resourceVersionMatch") == "Exact" and (q.get("resourceVersion") or "").isdigit() and \
+                0 < int(q["resourceVersion"]) < c.store.compacted:
+            raise gone(LIST_EXPIRED)
         rv, recs, token, remaining = c.list(rt, version, ns, q.get("labelSelector", ""),
                                             q.get("fieldSelector", ""), limit, q.get("continue", ""))
         tv = self.table_version()
@@ -758,10 +804,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             t["apiVersion"] = "meta.k8s.io/" + tv
             return self.respond_json(200, t)
         md = {"resourceVersion": str(rv)}
-        if token:
+        if token or not rt.builtin:
+            # a CRD's list is unstructured: its metadata.continue is always
+            # there (empty on the last page), its keys sorted
             md["continue"] = token
         if remaining is not None:
             md["remainingItemCount"] = remaining
+        if not rt.builtin:
+            md = dict(sorted(md.items()))
         head = json.dumps({"apiVersion": rt.api_version(version), "items": None, "kind": rt.list_kind,
                            "metadata": md}, separators=(",", ":")).encode()
         items = b"[" + b",".join(r.json(rt, version, as_item=True) for r in recs) + b"]"
@@ -777,7 +827,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         fp = parse_field_selector(q.get("fieldSelector", ""), rt)
         rvs = q.get("resourceVersion", "")
         since = None
-        if rvs and rvs != "0":
+        initial_events = q.get("sendInitialEvents") in ("true", "1")
+        if rvs and rvs != "0" and not initial_events:
             try:
                 since = int(rvs)
             except ValueError:
@@ -828,9 +879,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 data = b'{"type":"' + etype.encode() + b'","object":' + rec.json(rt, version) + b"}\n"
             chunk(data)
 
-        def bookmark(rv):
+        def bookmark(rv, annotations=None):
             o = {"kind": rt.kind, "apiVersion": rt.api_version(version),
                  "metadata": {"resourceVersion": str(rv), "creationTimestamp": None}}
+            if not rt.builtin:
+                # a CRD's bookmark is unstructured: no zero creationTimestamp
+                o = {"apiVersion": rt.api_version(version), "kind": rt.kind,
+                     "metadata": {"resourceVersion": str(rv)}}
+            if annotations:
+                o["metadata"]["annotations"] = annotations
             chunk(b'{"type":"BOOKMARK","object":' + json.dumps(o, separators=(",", ":")).encode() + b"}\n")
 
         try:
@@ -840,6 +897,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._end_chunks()
             matched = {}
             last_rv = since if since is not None else c.store.rv
+            # the watch cache sends a bookmark only once its resource moved past
+            # the watch's start (an event of that resource, in any namespace),
+            # with the resourceVersion of the resource's last event
+            start_rv = type_rv = last_rv
             with c.store.lock:
                 _, cur = c.store.snapshot(rt, ns)
                 for r in cur:
@@ -874,7 +935,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if etype != "ADDED":
                         matched[(rec.obj["metadata"].get("namespace", ""), rec.obj["metadata"]["name"])] = True
                     deliver(etype, rec)
+                    type_rv = max(type_rv, rec.rv)
                 last_rv = max(last_rv, rec.rv)
+            if (initial_events or since is None) and bookmarks:
+                # after the initial events of a watch from "" or "0" (or with
+                # sendInitialEvents): the initial-events-end bookmark
+                # the end of the initial events (WatchList): a bookmark with
+                # the k8s.io/initial-events-end annotation and the list's blueprint
+                blueprint = {"apiVersion": rt.api_version(version), "items": [], "kind": rt.list_kind}
+                bookmark(max(last_rv, c.store.rv), {
+                    "k8s.io/initial-events-end": "true",
+                    "kubernetes.io/initial-events-list-blueprint": base64.b64encode(
+                        json.dumps(blueprint, separators=(",", ":")).encode() + b"\n").decode()})
             deadline = started + timeout
             next_bm = time.time() + self.ctx.bookmark_interval
             final_bm = deadline - 2 if timeout > 2 else None
@@ -895,11 +967,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if item:
                     etype, rec = item
                     last_rv = max(last_rv, rec.rv)
+                    type_rv = max(type_rv, rec.rv)
                     deliver(etype, rec)
                     continue
                 nowt = time.time()
                 if bookmarks and (nowt >= next_bm or (final_bm is not None and nowt >= final_bm)):
-                    bookmark(max(last_rv, c.store.rv))
+                    if type_rv > start_rv:
+                        bookmark(type_rv)
                     next_bm = nowt + self.ctx.bookmark_interval
                     if final_bm is not None and nowt >= final_bm:
                         final_bm = None

@@ -186,7 +186,10 @@ def apply(live, config, schema, managers, manager, api_version, force, subresour
     _update_managers(live, merged, schema, managers, ident, force, ignored)
     changed = (live is None) or merged != live
     e = managers[ident]
-    if changed or e.time is None or (last is not None and last.paths != e.paths - STRIP):
+    # managedFieldsUpdater.Apply: the applier's time moves only when the
+    # object changes; a manager that joins without changing anything has no
+    # time (and sorts first)
+    if changed:
         e.time = now
     _strip(managers)
     _cap(managers)

@@ -9,13 +9,14 @@ Invariants:
 * watchers get (type, Rec) tuples on their queue in commit order.
 """
 import base64
+import posixpath
 import collections
 import json
 import queue
 import re
 import threading
 
-from .util import dumpb, bad_request, ApiError
+from .util import dumpb, bad_request, ApiError, go_json_error
 
 
 class Rec(object):
@@ -182,19 +183,37 @@ def encode_continue(rv, start):
 def decode_continue(tok):
     try:
         pad = "=" * (-len(tok) % 4)
-        d = json.loads(base64.urlsafe_b64decode(tok + pad))
+        raw = base64.urlsafe_b64decode(tok + pad)
+        err = go_json_error(raw)
+        if err:
+            raise ValueError("continue key is not valid: %s" % err)
+        d = json.loads(raw)
+        if not isinstance(d, dict):
+            raise ValueError("continue key is not valid: json: cannot unmarshal %s into Go value of type "
+                             "storage.continueToken" % {list: "array", str: "string", bool: "bool"}.get(
+                                 type(d), "number"))
+        # storage.DecodeContinue, in its order and words
         if d.get("v") != "meta.k8s.io/v1":
-            raise ValueError("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
-        rv = int(d["rv"])
-        start = d["start"]
-        if not isinstance(start, str) or not start.endswith("\x00"):
-            raise ValueError("continue key is not valid: invalid start key")
-        return rv, start[:-1]
+            raise ValueError("continue key is not valid: server does not recognize this encoded version %s"
+                             % d.get("v", ""))
+        rv = int(d.get("rv") or 0)
+        if rv == 0:
+            raise ValueError("continue key is not valid: incorrect encoded start resourceVersion "
+                             "(version meta.k8s.io/v1)")
+        start = d.get("start") or ""
+        if not start:
+            raise ValueError("continue key is not valid: encoded start key empty (version meta.k8s.io/v1)")
+        key = start if start.startswith("/") else "/" + start
+        if posixpath.normpath(key) != key:
+            raise ValueError("continue key is not valid: %s" % start)
+        # the key is relative, a leading "/" optional; it ends in NUL (the
+        # next key after the last one returned)
+        return rv, start.lstrip("/").rstrip("\x00") if start.endswith("\x00") else start.lstrip("/")
     except ApiError:
         raise
     except Exception as e:
         msg = str(e) if str(e).startswith("continue key") else "continue key is not valid: %s" % e
-        raise bad_request(msg)
+        raise bad_request("invalid continue token: " + msg)
 
 # ---------------------------------------------------------------------------
 # selectors

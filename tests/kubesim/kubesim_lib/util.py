@@ -90,9 +90,10 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.list_meta = {}
 
     def status(self):
-        st = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        st = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
               "message": self.message}
         if self.reason:
             st["reason"] = self.reason
@@ -192,6 +193,11 @@ def gone(msg):
 
 CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. "
                     "You can start a new list without the continue parameter.")
+CONTINUE_INCONSISTENT = (CONTINUE_EXPIRED[:-1] + ", or use the continue token in this response to retrieve "
+                         "the remainder of the results. Continuing with the provided token results in an "
+                         "inconsistent list - objects that were created, modified, or deleted between the time "
+                         "the first chunk was returned and now may show up in the list.")
+LIST_EXPIRED = "The resourceVersion for the provided list is too old."
 
 
 def unsupported_media_type(ctype, accepted):
@@ -261,6 +267,10 @@ def fe_invalid(field, value, detail):
     return FieldError("FieldValueInvalid", field, "Invalid value: %s: %s" % (go_value(value), detail))
 
 
+def fe_type_invalid(field, value, detail):
+    return FieldError("FieldValueTypeInvalid", field, "Invalid value: %s: %s" % (go_value(value), detail))
+
+
 def fe_not_supported(field, value, allowed):
     return FieldError("FieldValueNotSupported", field, "Unsupported value: %s: supported values: %s" % (
         go_value(value), ", ".join(go_quote(a) if isinstance(a, str) else go_value(a) for a in allowed)))
@@ -277,10 +287,15 @@ def fe_too_long(field, n):
 def invalid(kind, group, name, errs):
     causes = [{"reason": e.ctype, "message": e.body, "field": e.field} for e in errs]
     q = "%s.%s" % (kind, group) if group else kind
-    if len(errs) == 1:
-        agg = str(errs[0])
+    # field.ErrorList.ToAggregate: the message lists each distinct error once
+    msgs = []
+    for e in errs:
+        if str(e) not in msgs:
+            msgs.append(str(e))
+    if len(msgs) == 1:
+        agg = msgs[0]
     else:
-        agg = "[" + ", ".join(str(e) for e in errs) + "]"
+        agg = "[" + ", ".join(msgs) + "]"
     details = _details(name, group, kind)
     details["causes"] = causes
     return ApiError(422, "Invalid", "%s %s is invalid: %s" % (q, go_quote(name), agg), details)
@@ -323,3 +338,174 @@ def validate_name(name, rule, field="metadata.name"):
         if not DNS1035_LABEL.match(name):
             errs.append(fe_invalid(field, name, DNS1035_MSG))
     return errs
+
+
+# ---------------------------------------------------------------------------
+# Go's encoding/json syntax errors (scanner.go), for the messages the real
+# server quotes when a body or a continue token is not JSON
+
+
+def _go_quote_char(c):
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    q = json.dumps(c)[1:-1] if c.isprintable() and c != "\\" else None
+    if q is None:
+        o = ord(c)
+        q = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a", "\b": "\\b", "\f": "\\f",
+             "\v": "\\v"}.get(c) or ("\\x%02x" % o if o < 0x80 else "\\u%04x" % o if o <= 0xffff else "\\U%08x" % o)
+    return "'%s'" % q
+
+
+def go_json_error(data):
+    """The message json.Unmarshal gives for malformed data, or None if it is
+    valid JSON. Bytes that are not UTF-8 are taken one by one, as Latin-1."""
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = data.decode("latin-1")
+    else:
+        text = data
+    ws = " \t\r\n"
+    n = len(text)
+    i = 0
+
+    class Err(Exception):
+        pass
+
+    def bad(c, context):
+        raise Err("invalid character %s %s" % (_go_quote_char(c), context))
+
+    def end():
+        raise Err("unexpected end of JSON input")
+
+    def skip(j):
+        while j < n and text[j] in ws:
+            j += 1
+        return j
+
+    def value(j, context):
+        j = skip(j)
+        if j >= n:
+            end()
+        c = text[j]
+        if c == "{":
+            j = skip(j + 1)
+            if j >= n:
+                end()
+            if text[j] == "}":
+                return j + 1
+            while True:
+                if j >= n:
+                    end()
+                if text[j] != '"':
+                    bad(text[j], "looking for beginning of object key string")
+                j = string(j)
+                j = skip(j)
+                if j >= n:
+                    end()
+                if text[j] != ":":
+                    bad(text[j], "after object key")
+                j = skip(value(j + 1, "looking for beginning of value"))
+                if j >= n:
+                    end()
+                if text[j] == "}":
+                    return j + 1
+                if text[j] != ",":
+                    bad(text[j], "after object key:value pair")
+                j = skip(j + 1)
+        if c == "[":
+            j = skip(j + 1)
+            if j >= n:
+                end()
+            if text[j] == "]":
+                return j + 1
+            while True:
+                j = skip(value(j, "looking for beginning of value"))
+                if j >= n:
+                    end()
+                if text[j] == "]":
+                    return j + 1
+                if text[j] != ",":
+                    bad(text[j], "after array element")
+                j += 1
+        if c == '"':
+            return string(j)
+        if c == "-" or c.isdigit() and c.isascii():
+            return number(j)
+        for lit in ("true", "false", "null"):
+            if c == lit[0]:
+                for k in range(1, len(lit)):
+                    if j + k >= n:
+                        end()
+                    if text[j + k] != lit[k]:
+                        bad(text[j + k], "in literal %s (expecting %s)" % (lit, _go_quote_char(lit[k])))
+                return j + len(lit)
+        bad(c, context)
+
+    def string(j):
+        j += 1
+        while j < n:
+            c = text[j]
+            if c == '"':
+                return j + 1
+            if c == "\\":
+                j += 1
+                if j >= n:
+                    end()
+                if text[j] == "u":
+                    for k in range(1, 5):
+                        if j + k >= n:
+                            end()
+                        if text[j + k] not in "0123456789abcdefABCDEF":
+                            bad(text[j + k], "in \\u hexadecimal character escape")
+                    j += 5
+                    continue
+                if text[j] not in '"\\/bfnrt':
+                    bad(text[j], "in string escape code")
+            elif ord(c) < 0x20:
+                bad(c, "in string literal")
+            j += 1
+        end()
+
+    def number(j):
+        if text[j] == "-":
+            j += 1
+            if j >= n:
+                end()
+            if not (text[j].isascii() and text[j].isdigit()):
+                bad(text[j], "in numeric literal")
+        if text[j] == "0":
+            j += 1
+        else:
+            while j < n and text[j].isascii() and text[j].isdigit():
+                j += 1
+        if j < n and text[j] == ".":
+            j += 1
+            if j >= n:
+                end()
+            if not (text[j].isascii() and text[j].isdigit()):
+                bad(text[j], "after decimal point in numeric literal")
+            while j < n and text[j].isascii() and text[j].isdigit():
+                j += 1
+        if j < n and text[j] in "eE":
+            j += 1
+            if j < n and text[j] in "+-":
+                j += 1
+            if j >= n:
+                end()
+            if not (text[j].isascii() and text[j].isdigit()):
+                bad(text[j], "in exponent of numeric literal")
+            while j < n and text[j].isascii() and text[j].isdigit():
+                j += 1
+        return j
+
+    try:
+        i = skip(value(0, "looking for beginning of value"))
+        if i < n:
+            bad(text[i], "after top-level value")
+    except Err as e:
+        return str(e)
+    return None
