@@ -453,7 +453,13 @@ type tokenWebhook struct {
 	mu      sync.Mutex
 	valid   map[string]issuedToken
 	expired map[string]issuedToken
+	lastOK  map[string]time.Time // when the webhook last accepted a token
 }
+
+// kube-apiserver keeps a token it has accepted for 10 s whatever the
+// webhook's cache TTL says (the authenticator's TokenSuccessCacheTTL, no
+// flag): an expired token is refused only once that has passed.
+const serverTokenCache = 10 * time.Second
 
 type issuedToken struct {
 	cluster, kind string
@@ -475,7 +481,7 @@ func startTokenWebhook(f *fleet) (*tokenWebhook, error) {
 		return nil, err
 	}
 	wh := &tokenWebhook{f: f, port: l.Addr().(*net.TCPAddr).Port,
-		valid: map[string]issuedToken{}, expired: map[string]issuedToken{}}
+		valid: map[string]issuedToken{}, expired: map[string]issuedToken{}, lastOK: map[string]time.Time{}}
 	for _, c := range f.clusters {
 		for _, kind := range []string{"admin", "readonly", "exec"} {
 			if _, err := wh.rotate(c, kind); err != nil {
@@ -534,19 +540,28 @@ func (wh *tokenWebhook) isAdmin(t string) bool {
 	return wh.valid[t].kind == "admin"
 }
 
+// expire refuses c's tokens of kind from now on and returns once the server
+// refuses them too (its own cache of accepted tokens has run out).
 func (wh *tokenWebhook) expire(c *cluster, kind string, rotate bool) (any, error) {
 	wh.mu.Lock()
-	defer wh.mu.Unlock()
+	var until time.Time
 	for t, it := range wh.valid {
 		if it.cluster == c.name && it.kind == kind {
 			delete(wh.valid, t)
 			wh.expired[t] = it
+			if ok := wh.lastOK[t].Add(serverTokenCache + 100*time.Millisecond); ok.After(until) {
+				until = ok
+			}
 		}
 	}
-	if !rotate {
-		return nil, nil
+	var tok any
+	var err error
+	if rotate {
+		tok, err = wh.rotate(c, kind)
 	}
-	return wh.rotate(c, kind)
+	wh.mu.Unlock()
+	time.Sleep(time.Until(until)) // the server's cache: a duration, not an event to wait for
+	return tok, err
 }
 
 func (wh *tokenWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -566,6 +581,7 @@ func (wh *tokenWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wh.mu.Lock()
 	if it, ok := wh.valid[review.Spec.Token]; ok && it.cluster == name {
 		status = map[string]any{"authenticated": true, "user": tokenUsers[it.kind]}
+		wh.lastOK[review.Spec.Token] = time.Now()
 	} else if it, ok := wh.expired[review.Spec.Token]; ok && it.cluster == name && it.kind == "exec" {
 		// the plugin's credential expired: its next run gets a fresh one
 		delete(wh.expired, review.Spec.Token)

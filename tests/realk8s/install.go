@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -129,19 +130,58 @@ func (c *cluster) install(ctx context.Context, deadline time.Time) error {
 			return fail("CRD "+crd.Name, err)
 		}
 	}
+	var gvs []string
 	for _, crd := range crds {
 		if err := waitEstablished(ctx, ext, crd.Name); err != nil {
 			return fail("CRD "+crd.Name, err)
 		}
 		for _, v := range crd.Spec.Versions {
 			if v.Served {
-				if err := waitDiscovered(ctx, kube, crd.Spec.Group+"/"+v.Name, crd.Spec.Names.Plural); err != nil {
+				gv := crd.Spec.Group + "/" + v.Name
+				if err := waitDiscovered(ctx, kube, gv, crd.Spec.Names.Plural); err != nil {
 					return fail("CRD "+crd.Name, err)
 				}
+				gvs = append(gvs, gv)
 			}
 		}
 	}
+	// kubectl reads a CRD's schema from OpenAPI v3, which the server
+	// publishes a little after the CRD is Established
+	if err := waitOpenAPI(ctx, kube, gvs); err != nil {
+		return fail("OpenAPI v3", err)
+	}
 	return nil
+}
+
+// waitOpenAPI waits until /openapi/v3 lists a document for every group-version.
+func waitOpenAPI(ctx context.Context, kube kubernetes.Interface, gvs []string) error {
+	for {
+		var root struct {
+			Paths map[string]any `json:"paths"`
+		}
+		raw, err := kube.Discovery().RESTClient().Get().AbsPath("/openapi/v3").DoRaw(ctx)
+		missing := ""
+		if err == nil {
+			err = json.Unmarshal(raw, &root)
+		}
+		if err != nil {
+			return err
+		}
+		for _, gv := range gvs {
+			if _, ok := root.Paths["apis/"+gv]; !ok {
+				missing = gv
+				break
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not published in time", missing)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func waitEstablished(ctx context.Context, ext apiextensions.Interface, name string) error {

@@ -202,6 +202,15 @@ func (op *operator) reconcile(ctx context.Context, ns, name string) error {
 	if u.GetDeletionTimestamp() != nil {
 		return op.teardown(ctx, u)
 	}
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	op.mu.Lock()
+	done, seen := op.doneGen[key]
+	op.mu.Unlock()
+	if seen && done == u.GetGeneration() && hasString(u.GetFinalizers(), imgwFinalizer) {
+		// queued again by our own finalizer write: this generation is being
+		// (or was) reconciled; once more would flap Available back to Reconciling
+		return nil
+	}
 	if !hasString(u.GetFinalizers(), imgwFinalizer) {
 		u.SetFinalizers(append(u.GetFinalizers(), imgwFinalizer))
 		if u, err = op.imgws(ns).Update(ctx, u, metav1.UpdateOptions{FieldManager: operatorManager}); err != nil {
@@ -209,7 +218,6 @@ func (op *operator) reconcile(ctx context.Context, ns, name string) error {
 		}
 	}
 	gen := u.GetGeneration()
-	key := types.NamespacedName{Namespace: ns, Name: name}
 	op.mu.Lock()
 	op.doneGen[key] = gen
 	op.mu.Unlock()
