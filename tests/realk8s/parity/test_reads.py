@@ -187,7 +187,10 @@ class Watch(ParityCase):
                  for k, v in out.items()}
         late = {k: [round(t, 1) for t, e in v[1] if e["type"] == "BOOKMARK" and t >= 12 - 3.6]
                 for k, v in out.items()}
-        self.assertTrue(late["sim"] and late["real"], late)
+        # the bookmark before timeoutSeconds ends: kubesim's always; the real
+        # watch cache's depends on its once-a-second bookmark sweep landing
+        # in the last 2 s, which a loaded machine can miss, so not asserted
+        self.assertTrue(late["sim"], late)
         self.assertKnown("bookmark period", (bool(early["sim"]), early["real"]), (True, []))
 
     def test_no_bookmark_without_progress(self):
