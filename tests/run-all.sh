@@ -11,29 +11,33 @@
 #
 # Environment: BUILD_DIR (default build), JOBS (default: number of CPUs),
 # FUZZ_SECONDS per fuzz target (default 20; 0 skips the libFuzzer runs),
-# REALK8S=0 skips the real-server pass (and its Go build).
+# REALK8S=0 skips the real-server pass (and its Go build), MESHCHECK=0 the
+# Istio oracle (tests/meshcheck, built with Go from istio.io/istio).
 set -eu
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-20}
 realk8s=${REALK8S:-1}
+meshcheck=${MESHCHECK:-1}
 # Go is for the test oracles; Debian's machines here keep it in /usr/local/go
 command -v go >/dev/null 2>&1 || PATH=$PATH:/usr/local/go/bin
-if [ "$realk8s" = 1 ] && ! command -v go >/dev/null 2>&1; then
-  echo "run-all: no Go toolchain for tests/realk8s (set REALK8S=0 to skip the real-server pass)" >&2
+if { [ "$realk8s" = 1 ] || [ "$meshcheck" = 1 ]; } && ! command -v go >/dev/null 2>&1; then
+  echo "run-all: no Go toolchain for tests/realk8s and tests/meshcheck (set REALK8S=0 MESHCHECK=0 to skip them)" >&2
   exit 1
 fi
 real_opt=-DEGRESSD_REALK8S=OFF
 [ "$realk8s" = 1 ] && real_opt=-DEGRESSD_REALK8S=ON
+mesh_opt=-DEGRESSD_MESHCHECK=OFF
+[ "$meshcheck" = 1 ] && mesh_opt=-DEGRESSD_MESHCHECK=ON
 
 step() { printf '\n==== %s\n' "$*"; }
 
-step "build ($build, -Werror; kube-apiserver and etcd with Go: $real_opt)"
-cmake -S . -B "$build" -DENABLE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo "$real_opt" >/dev/null
+step "build ($build, -Werror; the Go oracles: $real_opt $mesh_opt)"
+cmake -S . -B "$build" -DENABLE_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo "$real_opt" "$mesh_opt" >/dev/null
 cmake --build "$build" -j "$jobs"
 
-step "unit, fuzz corpora, kubesim and integration tests"
+step "unit, fuzz corpora, kubesim, Istio oracle and integration tests"
 ctest --test-dir "$build" -j "$jobs" -LE real --output-on-failure
 
 if [ "$realk8s" = 1 ]; then
