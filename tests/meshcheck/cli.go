@@ -196,7 +196,9 @@ func resolveRequest(m *Mesh, from, host string, port int, proto string) (Request
 }
 
 // TableRequests lists the rows of --table: every intent; the unlisted
-// namespace trying the first intent of each gateway; an unknown host from
+// namespace (plain) and the intruder (routed through the gateway like the
+// intent's namespace) trying the first intent of each gateway; a namespace
+// of a gateway trying another namespace's host through it (borrowed); an unknown host from
 // every intent namespace; and ServiceEntry ports no mesh route covers.
 func TableRequests(m *Mesh) []Request {
 	out := append([]Request{}, m.Intents...)
@@ -208,7 +210,9 @@ func TableRequests(m *Mesh) []Request {
 		}
 		firstPerGateway[gw] = true
 		out = append(out, Request{From: m.Unlisted, Host: in.Host, Port: in.Port, Proto: in.Proto, Why: "unlisted"})
+		out = append(out, Request{From: m.Intruder, Host: in.Host, Port: in.Port, Proto: in.Proto, Why: "intruder"})
 	}
+	out = append(out, m.Borrowed...)
 	seen := map[string]bool{}
 	for _, in := range m.Intents {
 		if seen[in.From] {

@@ -102,7 +102,7 @@ type Request struct {
 	Host  string
 	Port  int
 	Proto string // http, tls or tcp
-	Why   string // intent, unlisted, unknown-host, se-port
+	Why   string // intent, unlisted, intruder, unknown-host, se-port
 }
 
 func (r Request) String() string {
@@ -118,6 +118,16 @@ type Mesh struct {
 	Gateways []*MeshGateway
 	Clients  map[string]*Client
 	Unlisted string // a namespace that no intent names
+	// Intruder is a namespace that no intent names but that routes itself
+	// through each gateway as an intent's namespace does (its own copies of
+	// the intent's ServiceEntry, gateway DestinationRule and mesh route):
+	// only the gateway's AuthorizationPolicy can stop it.
+	Intruder string
+	// Borrowed are requests of a namespace that has intents through a
+	// gateway for a host that only another namespace's intent names, with
+	// that intent's objects copied in: the AuthorizationPolicy must tie
+	// each namespace to its own hosts.
+	Borrowed []Request
 	Intents  []Request
 	// Extra are ServiceEntry ports that no VirtualService mesh route covers:
 	// a client there is not sent to a gateway.
@@ -267,8 +277,18 @@ func BuildMesh(file string, data []byte, docs []*Doc) (*Mesh, error) {
 	for i := 1; namespaces[m.Unlisted] || m.hasGatewayNamespace(m.Unlisted); i++ {
 		m.Unlisted = fmt.Sprintf("unlisted-%d", i)
 	}
+	m.Intruder = "intruder"
+	for i := 1; namespaces[m.Intruder] || m.hasGatewayNamespace(m.Intruder) || m.Intruder == m.Unlisted; i++ {
+		m.Intruder = fmt.Sprintf("intruder-%d", i)
+	}
+	if err := m.addIntruder(); err != nil {
+		return nil, err
+	}
+	if err := m.addBorrowed(); err != nil {
+		return nil, err
+	}
 	names := sortedKeys(namespaces)
-	names = append(names, m.Unlisted)
+	names = append(names, m.Unlisted, m.Intruder)
 	for i, ns := range names {
 		m.Clients[ns] = &Client{
 			Namespace: ns,
@@ -294,6 +314,159 @@ spec:
     mode: PERMISSIVE
 `, rootNamespace)
 	return m, nil
+}
+
+// addIntruder gives the intruder namespace, for the first intent through each
+// gateway, what that intent's namespace has to reach the gateway: the
+// ServiceEntry of the host, the DestinationRule of the gateway host (the
+// mTLS subsets) and the VirtualService's mesh routes, all exported to
+// itself only.
+func (m *Mesh) addIntruder() error {
+	done := map[string]bool{}
+	var add []*Doc
+	for _, in := range m.Intents {
+		gw := m.intentGateway(in)
+		if gw == "" || done[gw] {
+			continue
+		}
+		done[gw] = true
+		for _, d := range m.Istio {
+			if d.Namespace != in.From {
+				continue
+			}
+			spec, _ := d.Obj["spec"].(map[string]any)
+			keep := false
+			switch d.Kind {
+			case "ServiceEntry", "VirtualService":
+				keep = contains(toStrings(spec["hosts"]), in.Host)
+			case "DestinationRule":
+				keep = spec["host"] == gw
+			}
+			if !keep {
+				continue
+			}
+			c, err := m.intruderCopy(d)
+			if err != nil {
+				return err
+			}
+			add = append(add, c)
+		}
+	}
+	m.Istio = append(m.Istio, add...)
+	return nil
+}
+
+// addBorrowed copies, per gateway, the objects the first intent of one
+// namespace uses to reach the gateway into the namespace of another intent
+// through the same gateway (under other names), as a team could.
+func (m *Mesh) addBorrowed() error {
+	byGateway := map[string][]Request{}
+	var order []string
+	for _, in := range m.Intents {
+		gw := m.intentGateway(in)
+		if gw == "" {
+			continue
+		}
+		key := gw + "|" + in.Proto // one borrowed request per gateway and protocol
+		if _, ok := byGateway[key]; !ok {
+			order = append(order, key)
+		}
+		byGateway[key] = append(byGateway[key], in)
+	}
+	var add []*Doc
+	for _, key := range order {
+		gw, _, _ := strings.Cut(key, "|")
+		list := byGateway[key]
+		var from, victim *Request
+		for i := range list {
+			for j := range list {
+				if list[i].From != list[j].From && from == nil {
+					from, victim = &list[i], &list[j]
+				}
+			}
+		}
+		if from == nil {
+			continue
+		}
+		for _, d := range m.Istio {
+			if d.Namespace != victim.From {
+				continue
+			}
+			spec, _ := d.Obj["spec"].(map[string]any)
+			keep := false
+			switch d.Kind {
+			case "ServiceEntry", "VirtualService":
+				keep = contains(toStrings(spec["hosts"]), victim.Host)
+			case "DestinationRule":
+				keep = spec["host"] == gw
+			}
+			if !keep {
+				continue
+			}
+			c, err := m.copyInto(d, from.From, d.Name+"-borrowed-"+victim.Proto)
+			if err != nil {
+				return err
+			}
+			add = append(add, c)
+		}
+		m.Borrowed = append(m.Borrowed, Request{From: from.From, Host: victim.Host, Port: victim.Port,
+			Proto: victim.Proto, Why: "borrowed"})
+	}
+	m.Istio = append(m.Istio, add...)
+	return nil
+}
+
+func (m *Mesh) intruderCopy(d *Doc) (*Doc, error) {
+	return m.copyInto(d, m.Intruder, d.Name)
+}
+
+// copyInto copies an Istio object into namespace ns under name, exported to
+// ns only; a VirtualService keeps only its mesh routes.
+func (m *Mesh) copyInto(d *Doc, ns, name string) (*Doc, error) {
+	raw, err := yaml.Marshal(d.Obj)
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := yaml.Unmarshal(raw, &obj); err != nil {
+		return nil, err
+	}
+	md, _ := obj["metadata"].(map[string]any)
+	md["namespace"] = ns
+	md["name"] = name
+	delete(md, "labels")
+	delete(md, "annotations")
+	spec, _ := obj["spec"].(map[string]any)
+	spec["exportTo"] = []any{"."}
+	if d.Kind == "VirtualService" {
+		spec["gateways"] = []any{"mesh"}
+		for _, section := range []string{"http", "tls", "tcp"} {
+			routes, _ := spec[section].([]any)
+			var mesh []any
+			for _, r := range routes {
+				rm, _ := r.(map[string]any)
+				matches, _ := rm["match"].([]any)
+				for _, mt := range matches {
+					mm, _ := mt.(map[string]any)
+					if contains(toStrings(mm["gateways"]), "mesh") {
+						mesh = append(mesh, r)
+						break
+					}
+				}
+			}
+			if len(mesh) > 0 {
+				spec[section] = mesh
+			} else {
+				delete(spec, section)
+			}
+		}
+	}
+	text, err := yaml.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &Doc{APIVersion: d.APIVersion, Kind: d.Kind, Name: name, Namespace: ns, Obj: obj,
+		Text: string(text)}, nil
 }
 
 func (m *Mesh) hasGatewayNamespace(ns string) bool {
