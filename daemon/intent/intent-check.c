@@ -160,6 +160,23 @@ static void check_intent(struct load *l, struct intent *in) {
       if (strcmp(in->hosts[j], h) == 0)
         E(l, in->host_pos[i], "host '%s' is listed twice in intent %s", h, in->id);
   }
+  if ((in->ca_certificates || in->credential_name) && !in->tls_origination)
+    E(l, in->ca_pos,
+      "%s says how the gateway verifies the server it originates TLS to, but intent %s does "
+      "not originate TLS (tlsOrigination: true)",
+      in->ca_certificates ? "caCertificates" : "credentialName", in->id);
+  if (in->ca_certificates && in->credential_name)
+    E(l, in->ca_pos,
+      "caCertificates and credentialName both name the CA to verify against; give one (a file in "
+      "the gateway pod, or a Secret with ca.crt in the gateway's namespace)");
+  if (in->ca_certificates && in->ca_certificates[0] != '/')
+    E(l, in->ca_pos, "caCertificates '%s' must be an absolute path in the gateway pod (for "
+      "example " INTENT_DEFAULT_CA ")", in->ca_certificates);
+  if (in->credential_name) {
+    const char *why = dns_subdomain_check(in->credential_name);
+    if (why)
+      E(l, in->ca_pos, "credentialName '%s' %s (it names a Secret)", in->credential_name, why);
+  }
   for (size_t i = 0; i < in->n_ports; i++) {
     const struct intent_port *p = &in->ports[i];
     const struct intent_gateway_port *gp;
@@ -252,8 +269,34 @@ static bool matches_some(const struct intent_fleet *f, const struct intent_selec
   return false;
 }
 
-/* One (host, port) leaves through one gateway per cluster; one host per
- * namespace. Checked per Fleet cluster, each conflict reported once. */
+static const char *str_or(const char *s, const char *dflt) { return s ? s : dflt; }
+
+/* What a (host, port) means at the gateway: the protocol the application
+ * speaks, whether the gateway originates TLS, the external port and the CA.
+ * Intents that send one host and port through one gateway must agree on it:
+ * Istio merges the gateway's routes of a host from every namespace (by
+ * creation time), so one namespace would silently get the other's route.
+ * Returns NULL when they agree, else what differs. */
+static const char *meaning_differs(const struct intent *a, const struct intent_port *pa,
+                                   const struct intent *b, const struct intent_port *pb) {
+  bool http_a = pa->protocol == INTENT_PROTOCOL_HTTP, http_b = pb->protocol == INTENT_PROTOCOL_HTTP;
+
+  if (http_a != http_b)
+    return "the protocol (plain HTTP against TLS from the application)";
+  if (a->tls_origination != b->tls_origination)
+    return "TLS origination (one originates TLS at the gateway, the other does not)";
+  if (pa->target_port != pb->target_port)
+    return "the port on the external host (targetPort)";
+  if (a->tls_origination &&
+      (!str_eq(str_or(a->ca_certificates, ""), str_or(b->ca_certificates, "")) ||
+       !str_eq(str_or(a->credential_name, ""), str_or(b->credential_name, ""))))
+    return "the CA the gateway verifies the server with (caCertificates, credentialName)";
+  return NULL;
+}
+
+/* One (host, port) leaves through one gateway per cluster, with one meaning;
+ * one host per namespace. Checked per Fleet cluster, each conflict reported
+ * once. */
 static void check_conflicts(struct load *l) {
   const struct intent_fleet *f = l->repo->fleet;
   struct strmap reported = {0};
@@ -294,6 +337,26 @@ static void check_conflicts(struct load *l) {
           other = strmap_get(&by_host_port, key);
           if (!other) {
             strmap_put(&by_host_port, key, in);
+          } else if (other->gateway == in->gateway && other != in) {
+            const struct intent_port *op = NULL;
+            const char *what;
+            for (size_t q = 0; q < other->n_ports && !op; q++)
+              if (other->ports[q].number == in->ports[p].number)
+                op = &other->ports[q];
+            what = op ? meaning_differs(other, op, in, &in->ports[p]) : NULL;
+            if (what) {
+              char pair[600];
+              str_format(pair, sizeof(pair), "mean|%s|%s|%s", other->id, in->id, key);
+              if (!strmap_has(&reported, pair)) {
+                strmap_put(&reported, pair, NULL);
+                E(l, in->ports[p].pos,
+                  "host '%s' port %d goes through gateway %s here and in intent %s (%s:%u), but "
+                  "the two differ in %s; Istio merges one gateway's routes of a host, so one "
+                  "namespace would get the other's: make them agree or use another gateway",
+                  in->hosts[h], in->ports[p].number, in->gateway->id, other->id, other->file,
+                  op->pos.line, what);
+              }
+            }
           } else if (other->gateway != in->gateway) {
             char pair[600];
             str_format(pair, sizeof(pair), "gw|%s|%s|%s", other->id, in->id, key);

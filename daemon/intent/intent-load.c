@@ -103,6 +103,8 @@ static const struct doc_schema_field intent_spec_fields[] = {{"gateway", &s_str,
                                                              {"hosts", &s_hosts, true},
                                                              {"ports", &s_intent_ports, true},
                                                              {"tlsOrigination", &s_bool, false},
+                                                             {"caCertificates", &s_str, false},
+                                                             {"credentialName", &s_str, false},
                                                              {"enforce", &s_bool, false},
                                                              {"adopt", &s_bool, false},
                                                              {"clusters", &s_selector, false},
@@ -326,6 +328,14 @@ static void load_intent(struct load *l, const struct doc_node *doc) {
   in->path = doc->file + l->prefix_len;
   in->gateway_ref = doc_map_str(spec, "gateway");
   in->tls_origination = bool_or(spec, "tlsOrigination", false);
+  in->ca_certificates = doc_map_str(spec, "caCertificates");
+  in->credential_name = doc_map_str(spec, "credentialName");
+  {
+    const struct doc_node *ca = doc_map_get(spec, "caCertificates");
+    if (!ca)
+      ca = doc_map_get(spec, "credentialName");
+    in->ca_pos = ca ? pos_of(ca) : in->pos;
+  }
   in->enforce = bool_or(spec, "enforce", false);
   in->adopt = bool_or(spec, "adopt", false);
   intent_selector_parse(a, doc_map_get(spec, "clusters"), &in->clusters);

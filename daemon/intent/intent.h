@@ -27,6 +27,10 @@
 
 #define INTENT_API_VERSION "egressd.io/v1"
 
+/* The CA bundle of the istio-proxy image: what TLS origination verifies the
+ * external server against unless the intent names another CA. */
+#define INTENT_DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
+
 struct intent_pos {
   const char *file;        /* borrowed from the repo */
   uint32_t line, col;
@@ -108,6 +112,12 @@ struct intent {
   struct intent_port *ports;
   size_t n_ports;
   bool tls_origination;
+  /* with tls_origination: how the gateway verifies the external server. At
+   * most one is set; neither means the system CA bundle of the gateway pod
+   * (INTENT_DEFAULT_CA). The server's name is always checked (SAN = host). */
+  const char *ca_certificates;     /* a CA file in the gateway pod */
+  const char *credential_name;     /* a Secret (ca.crt) in the gateway's namespace */
+  struct intent_pos ca_pos;
   bool enforce;
   bool adopt;              /* take over same-named objects egressd did not create */
   struct intent_selector clusters;

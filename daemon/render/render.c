@@ -277,6 +277,26 @@ static bool on_cluster(struct rctx *x, const struct intent *in) {
 
 #define SIDECAR_NAME "egressd-registry-only"
 
+/* One TLS-origination DestinationRule per gateway and host, in the gateway's
+ * namespace; the job names the first intent that originates TLS to it. */
+static void plan_origination(struct rctx *x) {
+  for (size_t i = 0; i < x->n_gws; i++) {
+    const struct gwinfo *gi = &x->gws[i];
+    struct strmap done = {0};
+    for (size_t k = 0; k < gi->intents.n; k++) {
+      const struct intent *in = gi->intents.items[k];
+      for (size_t h = 0; in->tls_origination && h < in->n_hosts; h++) {
+        if (strmap_has(&done, in->hosts[h]))
+          continue;
+        strmap_put(&done, in->hosts[h], NULL);
+        add_job(x, T_DESTINATION_RULE_TLS, RENDER_KIND_DESTINATION_RULE, gi->gw->namespace,
+                job_name(x, gi->gw->name, in->hosts[h], "-tls"), in, gi->gw, h);
+      }
+    }
+    strmap_dispose(&done);
+  }
+}
+
 static void plan_kind(struct rctx *x, enum render_kind kind) {
   switch (kind) {
   case RENDER_KIND_ISTIO_MESH_GATEWAY:
@@ -303,15 +323,12 @@ static void plan_kind(struct rctx *x, enum render_kind kind) {
       if (kind == RENDER_KIND_DESTINATION_RULE)
         add_job(x, T_DESTINATION_RULE, kind, in->namespace,
                 job_name(x, in->name, "gateway", NULL), in, NULL, 0);
-      for (size_t h = 0; h < in->n_hosts; h++) {
-        if (kind == RENDER_KIND_VIRTUAL_SERVICE)
-          add_job(x, T_VIRTUAL_SERVICE, kind, in->namespace,
-                  job_name(x, in->name, in->hosts[h], NULL), in, NULL, h);
-        else if (in->tls_origination)
-          add_job(x, T_DESTINATION_RULE_TLS, kind, in->namespace,
-                  job_name(x, in->name, in->hosts[h], "-tls"), in, NULL, h);
-      }
+      for (size_t h = 0; kind == RENDER_KIND_VIRTUAL_SERVICE && h < in->n_hosts; h++)
+        add_job(x, T_VIRTUAL_SERVICE, kind, in->namespace,
+                job_name(x, in->name, in->hosts[h], NULL), in, NULL, h);
     }
+    if (kind == RENDER_KIND_DESTINATION_RULE)
+      plan_origination(x);
     break;
   case RENDER_KIND_SIDECAR: {
     struct strmap done = {0};
@@ -343,6 +360,17 @@ static void plan_kind(struct rctx *x, enum render_kind kind) {
 }
 
 /* ---- values, one builder per template ---- */
+
+/* The labels of the gateway's pods that select them: the SMM chart's two,
+ * and the namespace (Istio Gateway selectors span namespaces). */
+static struct doc_node *gateway_selector(struct rctx *x, const struct intent_gateway *g) {
+  struct doc_node *sel = map(x);
+
+  set_str(x, sel, "gateway-name", g->name);
+  set_str(x, sel, "gateway-type", "egress");
+  set_str(x, sel, RENDER_LABEL_GATEWAY_NAMESPACE, g->namespace);
+  return sel;
+}
 
 static struct doc_node *gateway_values(struct rctx *x, const struct intent_gateway *g) {
   struct doc_node *v, *gv = map(x), *cp = map(x), *rep = map(x), *svc = map(x), *ports = seq(x);
@@ -386,11 +414,11 @@ static struct doc_node *gateway_values(struct rctx *x, const struct intent_gatew
   }
   set(x, svc, "ports", ports);
   set(x, gv, "service", svc);
+  set(x, gv, "selector", gateway_selector(x, g));
   {
-    struct doc_node *sel = map(x);
-    set_str(x, sel, "gateway-name", g->name);
-    set_str(x, sel, "gateway-type", "egress");
-    set(x, gv, "selector", sel);
+    struct doc_node *pl = map(x);
+    set_str(x, pl, RENDER_LABEL_GATEWAY_NAMESPACE, g->namespace);
+    set(x, gv, "podLabels", pl);
   }
   set(x, gv, "servers", NULL);
   set(x, v, "gateway", gv);
@@ -401,8 +429,54 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* "<a>-<b>" as a DNS-1123 label (63 characters): an Istio subset name or a
+ * Gateway server's port name. Dots become dashes; a longer one is cut and
+ * made unique by a hash of the whole. */
+static const char *label_name(struct rctx *x, const char *a, const char *b) {
+  char name[600], tail[16];
+  uint32_t h = 2166136261u;
+
+  str_format(name, sizeof(name), "%s-%s", a, b);
+  for (char *p = name; *p; p++)
+    if (*p == '.')
+      *p = '-';
+  if (strlen(name) > 63) {
+    for (const char *p = name; *p; p++)
+      h = (h ^ (unsigned char)*p) * 16777619u;
+    str_format(tail, sizeof(tail), "-%08x", h);
+    name[63 - strlen(tail)] = '\0';
+    for (size_t i = strlen(name); i > 0 && name[i - 1] == '-'; i--)
+      name[i - 1] = '\0';
+    str_copy(name + strlen(name), sizeof(name) - strlen(name), tail);
+  }
+  return doc_arena_strdup(x->scratch, name);
+}
+
+static struct doc_node *server(struct rctx *x, int number, const char *name, const char *protocol,
+                               const char **hosts, size_t n) {
+  struct doc_node *srv = map(x), *port = map(x), *hs = seq(x), *tls = map(x);
+
+  set(x, port, "number", num(x, number));
+  set_str(x, port, "name", name);
+  set_str(x, port, "protocol", protocol);
+  set(x, srv, "port", port);
+  for (size_t h = 0; h < n; h++)
+    push(x, hs, str(x, hosts[h]));
+  set(x, srv, "hosts", hs);
+  /* sidecars reach the gateway over Istio mTLS: the gateway knows who
+   * calls (source.namespaces, principals) and the hop is encrypted */
+  set_str(x, tls, "mode", "ISTIO_MUTUAL");
+  set(x, srv, "tls", tls);
+  return srv;
+}
+
 /* The servers of an Istio Gateway: per gateway port, the hosts of the intents
- * on this cluster that use it; ports nobody uses get no server. */
+ * on this cluster that use it; ports nobody uses get no server. Every server
+ * terminates the sidecars' Istio mTLS (the subset DestinationRules send it
+ * with the host as SNI). An HTTP port is one HTTPS server for its hosts (the
+ * gateway routes by Host); a TLS port carries the application's own TLS
+ * inside the mTLS, which the gateway cannot look into: one server per host,
+ * picked by the mTLS SNI, whose tcp route forwards to that host. */
 static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi) {
   struct doc_node *servers = seq(x);
 
@@ -411,7 +485,6 @@ static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi)
     struct strmap seen = {0};
     const char **hosts = NULL;
     size_t n = 0, cap = 0;
-    struct doc_node *srv, *port, *hs;
 
     for (size_t k = 0; k < gi->intents.n; k++) {
       const struct intent *in = gi->intents.items[k];
@@ -426,27 +499,14 @@ static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi)
         }
     }
     strmap_dispose(&seen);
-    if (!n) {
-      free(hosts);
-      continue;
+    if (n)
+      qsort(hosts, n, sizeof(*hosts), cmp_str);
+    if (n && gp->protocol == INTENT_PROTOCOL_HTTP) {
+      push(x, servers, server(x, gp->port, gp->name, "HTTPS", hosts, n));
+    } else {
+      for (size_t h = 0; h < n; h++)
+        push(x, servers, server(x, gp->port, label_name(x, gp->name, hosts[h]), "TLS", &hosts[h], 1));
     }
-    qsort(hosts, n, sizeof(*hosts), cmp_str);
-    srv = map(x);
-    port = map(x);
-    set(x, port, "number", num(x, gp->port));
-    set_str(x, port, "name", gp->name);
-    set_str(x, port, "protocol", gp->protocol == INTENT_PROTOCOL_HTTP ? "HTTP" : "TLS");
-    set(x, srv, "port", port);
-    hs = seq(x);
-    for (size_t h = 0; h < n; h++)
-      push(x, hs, str(x, hosts[h]));
-    set(x, srv, "hosts", hs);
-    if (gp->protocol != INTENT_PROTOCOL_HTTP) {
-      struct doc_node *tls = map(x);
-      set_str(x, tls, "mode", "PASSTHROUGH");
-      set(x, srv, "tls", tls);
-    }
-    push(x, servers, srv);
     free(hosts);
   }
   return servers;
@@ -474,26 +534,34 @@ static const char *proto_lower(enum intent_protocol p) {
   return p == INTENT_PROTOCOL_HTTP ? "http" : p == INTENT_PROTOCOL_HTTPS ? "https" : "tls";
 }
 
-static void se_port(struct rctx *x, struct doc_node *ports, int number, enum intent_protocol p) {
-  struct doc_node *e;
+static void se_port(struct rctx *x, struct doc_node *ports, const struct intent_port *ip) {
+  struct doc_node *e = map(x);
   char name[32];
 
-  for (size_t i = 0; i < ports->u.seq.n; i++)
-    if (doc_map_get(ports->u.seq.items[i], "number")->u.i == number)
-      return;
-  e = map(x);
-  str_format(name, sizeof(name), "%s-%d", proto_lower(p), number);
-  set(x, e, "number", num(x, number));
+  str_format(name, sizeof(name), "%s-%d", proto_lower(ip->protocol), ip->number);
+  set(x, e, "number", num(x, ip->number));
   set_str(x, e, "name", name);
-  set_str(x, e, "protocol", intent_protocol_name(p));
+  set_str(x, e, "protocol", intent_protocol_name(ip->protocol));
+  /* the external host listens elsewhere (TLS origination: 443): Istio sends
+   * to the endpoint's targetPort, and the mesh knows only the port it routes */
+  if (ip->target_port != ip->number)
+    set(x, e, "targetPort", num(x, ip->target_port));
   push(x, ports, e);
 }
 
+/* The subset of the gateway's DestinationRule for one host of an intent. */
+static const char *subset_name(struct rctx *x, const struct intent *in, const char *host) {
+  return label_name(x, in->name, host);
+}
 
-/* The two routes of one port: mesh -> gateway Service, gateway -> host. */
-static void routes(struct rctx *x, struct doc_node *list, const struct intent *in,
-                   const struct intent_port *p, const char *host, const char *gwref,
-                   const char *gw_fqdn) {
+/* The two routes of one port: mesh -> the gateway's Service (the host's
+ * subset: mTLS with the host as SNI), gateway -> the host. An HTTP port
+ * gets http routes; a TLS port a tls route in the mesh (by SNI, the
+ * application's TLS) and a tcp route at the gateway (which sees only the
+ * mTLS it terminated, and forwards what is inside). */
+static void routes(struct rctx *x, struct doc_node *http, struct doc_node *tls_routes,
+                   struct doc_node *tcp, const struct intent *in, const struct intent_port *p,
+                   const char *host, const char *gwref, const char *gw_fqdn) {
   bool tls = p->protocol != INTENT_PROTOCOL_HTTP;
 
   for (int hop = 0; hop < 2; hop++) {
@@ -503,7 +571,7 @@ static void routes(struct rctx *x, struct doc_node *list, const struct intent *i
     push(x, gws, str(x, hop == 0 ? "mesh" : gwref));
     set(x, m, "gateways", gws);
     set(x, m, "port", num(x, p->number));
-    if (tls) {
+    if (tls && hop == 0) {
       struct doc_node *sni = seq(x);
       push(x, sni, str(x, host));
       set(x, m, "sniHosts", sni);
@@ -512,34 +580,26 @@ static void routes(struct rctx *x, struct doc_node *list, const struct intent *i
     set(x, rt, "match", match);
     if (hop == 0) {
       set_str(x, d, "host", gw_fqdn);
-      set_str(x, d, "subset", in->name);
-      set(x, d, "port", port_number(x, p->number));
+      set_str(x, d, "subset", subset_name(x, in, host));
     } else {
-      set_str(x, d, "host", host);
-      set(x, d, "port", port_number(x, p->target_port));
+      set_str(x, d, "host", host); /* the ServiceEntry maps the port to targetPort */
     }
+    set(x, d, "port", port_number(x, p->number));
     set(x, dest, "destination", d);
     push(x, route, dest);
     set(x, rt, "route", route);
-    push(x, list, rt);
+    push(x, !tls ? http : hop == 0 ? tls_routes : tcp, rt);
   }
 }
-
-static int cmp_int(const void *a, const void *b) {
-  int x = *(const int *)a, y = *(const int *)b;
-  return (x > y) - (x < y);
-}
-
 
 static struct doc_node *service_entry_values(struct rctx *x, const struct job *j) {
   const struct intent *in = j->in;
   struct doc_node *v = intent_values(x, in), *se = map(x), *ports = seq(x);
 
+  /* only the ports the mesh routes: an extra port (the external one of TLS
+   * origination) would let a sidecar reach it around the gateway */
   for (size_t p = 0; p < in->n_ports; p++)
-    se_port(x, ports, in->ports[p].number, in->ports[p].protocol);
-  for (size_t p = 0; p < in->n_ports; p++)
-    se_port(x, ports, in->ports[p].target_port,
-            in->tls_origination ? INTENT_PROTOCOL_HTTPS : in->ports[p].protocol);
+    se_port(x, ports, &in->ports[p]);
   set(x, se, "ports", ports);
   set(x, v, "serviceEntry", se);
   return v;
@@ -549,40 +609,91 @@ static struct doc_node *destination_rule_values(struct rctx *x, const struct job
   const struct intent *in = j->in;
   struct doc_node *v = intent_values(x, in), *dr = map(x);
 
+  struct doc_node *subsets = seq(x);
+
   set_str(x, dr, "name", j->name);
   set_str(x, dr, "namespace", in->namespace);
   set_str(x, dr, "host", gateway_fqdn(x, in->gateway));
-  set_str(x, dr, "subset", in->name);
+  /* one subset per host: the sidecar's mTLS to the gateway carries the host
+   * as SNI, which picks the gateway's server (and filter chain) for it */
+  for (size_t h = 0; h < in->n_hosts; h++) {
+    struct doc_node *sub = map(x), *tp = map(x), *pls = seq(x);
+    for (size_t p = 0; p < in->n_ports; p++) {
+      struct doc_node *pl = map(x), *t = map(x);
+      set(x, pl, "port", port_number(x, in->ports[p].number));
+      set_str(x, t, "mode", "ISTIO_MUTUAL");
+      set_str(x, t, "sni", in->hosts[h]);
+      set(x, pl, "tls", t);
+      push(x, pls, pl);
+    }
+    set_str(x, sub, "name", subset_name(x, in, in->hosts[h]));
+    set(x, tp, "portLevelSettings", pls);
+    set(x, sub, "trafficPolicy", tp);
+    push(x, subsets, sub);
+  }
+  set(x, dr, "subsets", subsets);
   set(x, dr, "exportTo", export_to(x, in->namespace, NULL));
   set(x, v, "destinationRule", dr);
   return v;
 }
 
+/* The DestinationRule with which the gateway originates TLS to one host: in
+ * the gateway's namespace and seen only there (a sidecar that saw it would
+ * originate TLS itself), one per gateway and host for every intent that
+ * originates TLS to it (validation made them agree on ports and CA). The
+ * server is verified: its certificate against the CA, its name against the
+ * host. */
 static struct doc_node *tls_values(struct rctx *x, const struct job *j) {
-  const struct intent *in = j->in;
-  const char *host = in->hosts[j->host];
-  struct doc_node *v = intent_values(x, in), *tls = map(x), *pls = seq(x);
+  const struct gwinfo *gi = strmap_get(&x->gw_by_id, j->gw->id);
+  const char *host = j->in->hosts[j->host];
+  struct doc_node *v, *tls = map(x), *pls = seq(x), *local = seq(x);
+  struct buf owners = BUF_INIT;
+  size_t n = 0;
 
+  buf_puts(&owners, "EgressIntent");
+  for (size_t k = 0; k < gi->intents.n; k++) {
+    const struct intent *in = gi->intents.items[k];
+    bool has = false;
+    if (!in->tls_origination)
+      continue;
+    for (size_t h = 0; h < in->n_hosts && !has; h++)
+      has = str_eq(in->hosts[h], host);
+    if (!has)
+      continue;
+    buf_printf(&owners, "%s%s", n++ ? ", " : " ", in->id);
+    for (size_t p = 0; p < in->n_ports; p++) {
+      struct doc_node *pl, *t, *san;
+      bool dup = false;
+      for (size_t q = 0; q < doc_len(pls); q++)
+        dup |= doc_path(pls->u.seq.items[q], "port.number")->u.i == in->ports[p].number;
+      if (dup)
+        continue;
+      pl = map(x);
+      t = map(x);
+      san = seq(x);
+      set(x, pl, "port", port_number(x, in->ports[p].number));
+      set_str(x, t, "mode", "SIMPLE");
+      set_str(x, t, "sni", host);
+      if (in->credential_name)
+        set_str(x, t, "credentialName", in->credential_name);
+      else
+        set_str(x, t, "caCertificates",
+                in->ca_certificates ? in->ca_certificates : INTENT_DEFAULT_CA);
+      push(x, san, str(x, host));
+      set(x, t, "subjectAltNames", san);
+      set(x, pl, "tls", t);
+      push(x, pls, pl);
+    }
+  }
+  v = base_values(x, labels_for(x, RENDER_LABEL_GATEWAY, j->gw->name),
+                  annotations_for(x, j->in->path, buf_cstr(&owners)));
+  buf_dispose(&owners);
   set_str(x, tls, "name", j->name);
-  set_str(x, tls, "namespace", in->namespace);
+  set_str(x, tls, "namespace", j->gw->namespace);
   set_str(x, tls, "host", host);
   set_str(x, tls, "sni", host);
-  set(x, tls, "exportTo", export_to(x, in->namespace, in->gateway->namespace));
-  for (size_t p = 0; p < in->n_ports; p++) {
-    struct doc_node *pl, *t;
-    bool dup = false;
-    for (size_t q = 0; q < p; q++)
-      dup |= in->ports[q].target_port == in->ports[p].target_port;
-    if (dup)
-      continue;
-    pl = map(x);
-    t = map(x);
-    set(x, pl, "port", port_number(x, in->ports[p].target_port));
-    set_str(x, t, "mode", "SIMPLE");
-    set_str(x, t, "sni", host);
-    set(x, pl, "tls", t);
-    push(x, pls, pl);
-  }
+  push(x, local, str(x, "."));
+  set(x, tls, "exportTo", local);
   set(x, tls, "portLevelSettings", pls);
   set(x, v, "tls", tls);
   return v;
@@ -593,7 +704,7 @@ static struct doc_node *virtual_service_values(struct rctx *x, const struct job 
   const struct intent_gateway *g = in->gateway;
   const char *host = in->hosts[j->host], *gwref, *fqdn = gateway_fqdn(x, g);
   struct doc_node *v = intent_values(x, in), *vs = map(x), *gws = seq(x);
-  struct doc_node *http = seq(x), *tls = seq(x);
+  struct doc_node *http = seq(x), *tls = seq(x), *tcp = seq(x);
 
   if (strcmp(g->namespace, in->namespace) == 0) {
     gwref = g->name;
@@ -605,8 +716,7 @@ static struct doc_node *virtual_service_values(struct rctx *x, const struct job 
   push(x, gws, str(x, gwref));
   push(x, gws, str(x, "mesh"));
   for (size_t p = 0; p < in->n_ports; p++)
-    routes(x, in->ports[p].protocol == INTENT_PROTOCOL_HTTP ? http : tls, in, &in->ports[p], host,
-           gwref, fqdn);
+    routes(x, http, tls, tcp, in, &in->ports[p], host, gwref, fqdn);
   set_str(x, vs, "name", j->name);
   set_str(x, vs, "namespace", in->namespace);
   set_str(x, vs, "host", host);
@@ -614,6 +724,7 @@ static struct doc_node *virtual_service_values(struct rctx *x, const struct job 
   set(x, vs, "exportTo", export_to(x, in->namespace, g->namespace));
   set(x, vs, "http", doc_len(http) ? http : NULL);
   set(x, vs, "tls", doc_len(tls) ? tls : NULL);
+  set(x, vs, "tcp", doc_len(tcp) ? tcp : NULL);
   set(x, v, "virtualService", vs);
   return v;
 }
@@ -638,12 +749,111 @@ static struct doc_node *sidecar_values(struct rctx *x, const struct job *j) {
   return v;
 }
 
-/* One rule per source namespace with the union of its ports. Intents are
- * sorted by namespace/name, so a namespace's intents are adjacent. */
+/* The port the gateway pod receives a Service port on: Istio matches
+ * AuthorizationPolicy ports against it, not the Service port. */
+static int gateway_target_port(const struct intent_gateway *g, int port) {
+  for (size_t q = 0; q < g->n_ports; q++)
+    if (g->ports[q].port == port)
+      return g->ports[q].target_port;
+  return port;
+}
+
+static struct doc_node *str_seq_unique(struct rctx *x, struct doc_node *s, const char *v) {
+  for (size_t i = 0; i < doc_len(s); i++)
+    if (str_eq(s->u.seq.items[i]->u.str.s, v))
+      return s;
+  push(x, s, str(x, v));
+  return s;
+}
+
+/* The rules for one source namespace (intents [from, to) of the gateway,
+ * adjacent as intents are sorted by id): it may reach its own hosts on its
+ * own ports and nothing else. HTTP: one rule whose operations pair each
+ * gateway port with the Host headers of that port. TLS (the application's
+ * own, inside the mTLS): one rule per gateway port matching the mTLS SNI,
+ * which the subset DestinationRule sets to the host. The source namespace
+ * is the peer's mTLS identity. */
+static void namespace_rules(struct rctx *x, const struct intent_gateway *g, struct doc_node *rules,
+                            const struct ptrvec *intents, size_t from, size_t to) {
+  const char *ns = ((const struct intent *)intents->items[from])->namespace;
+  struct doc_node *http_to = seq(x);
+
+  for (size_t i = 0; i < g->n_ports; i++) {
+    const struct intent_gateway_port *gp = &g->ports[i];
+    struct doc_node *hosts = seq(x);
+    char port[16];
+
+    for (size_t k = from; k < to; k++) {
+      const struct intent *in = intents->items[k];
+      for (size_t p = 0; p < in->n_ports; p++) {
+        if (in->ports[p].number != gp->port)
+          continue;
+        for (size_t h = 0; h < in->n_hosts; h++) {
+          str_seq_unique(x, hosts, in->hosts[h]);
+          if (in->ports[p].protocol == INTENT_PROTOCOL_HTTP) {
+            char *hp = xasprintf("%s:%d", in->hosts[h], in->ports[p].number);
+            str_seq_unique(x, hosts, doc_arena_strdup(x->scratch, hp));
+            free(hp);
+          }
+        }
+      }
+    }
+    if (!doc_len(hosts))
+      continue;
+    str_format(port, sizeof(port), "%d", gateway_target_port(g, gp->port));
+    if (gp->protocol == INTENT_PROTOCOL_HTTP) {
+      struct doc_node *op = map(x), *opv = map(x), *pl = seq(x);
+      push(x, pl, str(x, port));
+      set(x, opv, "ports", pl);
+      set(x, opv, "hosts", hosts);
+      set(x, op, "operation", opv);
+      push(x, http_to, op);
+    } else {
+      struct doc_node *rule = map(x), *tov = seq(x), *op = map(x), *opv = map(x), *pl = seq(x);
+      struct doc_node *when = seq(x), *cond = map(x);
+      push(x, pl, str(x, port));
+      set(x, opv, "ports", pl);
+      set(x, op, "operation", opv);
+      push(x, tov, op);
+      set(x, rule, "from", NULL);
+      set(x, rule, "to", tov);
+      set_str(x, cond, "key", "connection.sni");
+      set(x, cond, "values", hosts);
+      push(x, when, cond);
+      set(x, rule, "when", when);
+      push(x, rules, rule);
+    }
+  }
+  if (doc_len(http_to)) {
+    struct doc_node *rule = map(x);
+    set(x, rule, "from", NULL);
+    set(x, rule, "to", http_to);
+    push(x, rules, rule);
+  }
+  /* every rule of this namespace: from its mTLS identity */
+  for (size_t r = 0; r < doc_len(rules); r++) {
+    struct doc_node *rule = rules->u.seq.items[r], *fromv, *src, *source, *nss;
+    if (doc_map_get(rule, "from") && !doc_is(doc_map_get(rule, "from"), DOC_NULL))
+      continue;
+    fromv = seq(x);
+    src = map(x);
+    source = map(x);
+    nss = seq(x);
+    push(x, nss, str(x, ns));
+    set(x, source, "namespaces", nss);
+    set(x, src, "source", source);
+    push(x, fromv, src);
+    doc_map_set(x->scratch, rule, "from", fromv);
+  }
+}
+
+/* ALLOW rules for every intent routed through the gateway, enforcing or not
+ * (an ALLOW policy refuses what no rule matches, and the gateway serves
+ * both): each source namespace to its own hosts and ports. */
 static struct doc_node *authorization_policy_values(struct rctx *x, const struct job *j) {
   const struct gwinfo *gi = strmap_get(&x->gw_by_id, j->gw->id);
   const struct intent_gateway *g = j->gw;
-  struct doc_node *v, *ap = map(x), *sel = map(x), *rules = seq(x);
+  struct doc_node *v, *ap = map(x), *rules = seq(x);
   char owner[600];
 
   str_format(owner, sizeof(owner), "EgressGateway %s", g->id);
@@ -651,50 +861,15 @@ static struct doc_node *authorization_policy_values(struct rctx *x, const struct
                   annotations_for(x, g->path, owner));
   set_str(x, ap, "name", j->name);
   set_str(x, ap, "namespace", g->namespace);
-  set_str(x, sel, "gateway-name", g->name);
-  set_str(x, sel, "gateway-type", "egress");
-  set(x, ap, "selector", sel);
+  set(x, ap, "selector", gateway_selector(x, g));
   for (size_t k = 0; k < gi->intents.n;) {
     const struct intent *first = gi->intents.items[k];
-    int ports[65536 / 64]; /* a gateway has at most this many distinct ports in practice */
-    size_t np = 0;
-    struct doc_node *rule = map(x), *from = seq(x), *src = map(x), *source = map(x);
-    struct doc_node *nss = seq(x), *to = seq(x), *op = map(x), *opv = map(x), *pl = seq(x);
-
-    for (; k < gi->intents.n; k++) {
-      const struct intent *in = gi->intents.items[k];
-      if (strcmp(in->namespace, first->namespace) != 0)
-        break;
-      for (size_t p = 0; p < in->n_ports; p++) {
-        /* Istio matches AuthorizationPolicy ports against the port the
-         * gateway pod receives on: the target port, not the Service port */
-        int target = in->ports[p].number;
-        bool dup = false;
-        for (size_t q = 0; q < g->n_ports; q++)
-          if (g->ports[q].port == in->ports[p].number)
-            target = g->ports[q].target_port;
-        for (size_t q = 0; q < np; q++)
-          dup |= ports[q] == target;
-        if (!dup && np < ARRAY_SIZE(ports))
-          ports[np++] = target;
-      }
-    }
-    qsort(ports, np, sizeof(int), cmp_int);
-    push(x, nss, str(x, first->namespace));
-    set(x, source, "namespaces", nss);
-    set(x, src, "source", source);
-    push(x, from, src);
-    set(x, rule, "from", from);
-    for (size_t q = 0; q < np; q++) {
-      char s[16];
-      str_format(s, sizeof(s), "%d", ports[q]);
-      push(x, pl, str(x, s));
-    }
-    set(x, opv, "ports", pl);
-    set(x, op, "operation", opv);
-    push(x, to, op);
-    set(x, rule, "to", to);
-    push(x, rules, rule);
+    size_t end = k;
+    while (end < gi->intents.n &&
+           str_eq(((const struct intent *)gi->intents.items[end])->namespace, first->namespace))
+      end++;
+    namespace_rules(x, g, rules, &gi->intents, k, end);
+    k = end;
   }
   set(x, ap, "rules", rules);
   set(x, v, "authorizationPolicy", ap);

@@ -29,6 +29,10 @@
 #define RENDER_LABEL_INSTANCE "egressd.io/instance"
 #define RENDER_LABEL_INTENT "egressd.io/intent"
 #define RENDER_LABEL_GATEWAY "egressd.io/gateway"
+/* on the gateway's pods (IstioMeshGateway podMetadata), so that an Istio
+ * Gateway selects its own gateway's pods and not those of a same-named
+ * gateway in another namespace (Gateway selectors span namespaces) */
+#define RENDER_LABEL_GATEWAY_NAMESPACE "egressd.io/gateway-namespace"
 #define RENDER_ANNOTATION_SOURCE "egressd.io/source"
 #define RENDER_ANNOTATION_OWNER "egressd.io/owner"
 #define RENDER_MANAGER "egressd"

@@ -311,10 +311,17 @@ func (op *operator) children(ctx context.Context, u *unstructured.Unstructured) 
 	if v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "deployment", "replicas", "count"); ok {
 		replicas = int32(num(v))
 	}
-	podLabels := map[string]string{"sidecar.istio.io/inject": "true"}
+	podLabels := map[string]string{}
 	for k, v := range labels {
 		podLabels[k] = v
 	}
+	// the chart puts podMetadata's labels on the pods only
+	if l, ok, _ := unstructured.NestedStringMap(u.Object, "spec", "deployment", "podMetadata", "labels"); ok {
+		for k, v := range l {
+			podLabels[k] = v
+		}
+	}
+	podLabels["sidecar.istio.io/inject"] = "true"
 	stype, _, _ := unstructured.NestedString(u.Object, "spec", "service", "type")
 	if stype == "" {
 		stype = "ClusterIP"

@@ -507,6 +507,103 @@ START_TEST(test_intent_tls_origination_needs_http) {
 }
 END_TEST
 
+START_TEST(test_intent_same_host_port_same_gateway_different_meaning) {
+  /* a originates TLS for api.example.com:80, c sends it plain: Istio would
+   * merge the gateway routes of the host and one namespace would get the
+   * other's */
+  struct loaded l = load("i.yaml",
+                         INTENT_HEAD "metadata: {name: a, namespace: team-a}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [api.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "  tlsOrigination: true\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: c, namespace: team-c}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [api.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: d, namespace: team-d}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [api.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP, targetPort: 8443}]\n"
+                                     "  tlsOrigination: true\n",
+                         NULL);
+
+  EXPECT(&l,
+         "i.yaml:16:11: error: host 'api.example.com' port 80 goes through gateway egress/gw here "
+         "and in intent team-a/a (i.yaml:7), but the two differ in TLS origination (one "
+         "originates TLS at the gateway, the other does not); Istio merges one gateway's routes "
+         "of a host, so one namespace would get the other's: make them agree or use another "
+         "gateway",
+         "i.yaml:24:11: error: host 'api.example.com' port 80 goes through gateway egress/gw here "
+         "and in intent team-a/a (i.yaml:7), but the two differ in the port on the external host "
+         "(targetPort); Istio merges one gateway's routes of a host, so one namespace would get "
+         "the other's: make them agree or use another gateway");
+  loaded_dispose(&l);
+}
+END_TEST
+
+START_TEST(test_intent_same_host_port_same_gateway_same_meaning_ok) {
+  struct loaded l = load("i.yaml",
+                         INTENT_HEAD "metadata: {name: a, namespace: team-a}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [api.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "  tlsOrigination: true\n"
+                                     "  caCertificates: /etc/egress/ca.pem\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: b, namespace: team-b}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [api.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "  tlsOrigination: true\n"
+                                     "  caCertificates: /etc/egress/ca.pem\n",
+                         NULL);
+
+  ck_assert_int_eq(l.r, 0);
+  ck_assert_uint_eq(l.diags.n, 0);
+  loaded_dispose(&l);
+}
+END_TEST
+
+START_TEST(test_intent_origination_ca_fields) {
+  struct loaded l = load("i.yaml",
+                         INTENT_HEAD "metadata: {name: a, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [a.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "  caCertificates: /etc/ssl/ca.pem\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: b, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [b.example.com]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "  tlsOrigination: true\n"
+                                     "  caCertificates: ca.pem\n"
+                                     "  credentialName: Bad_Name\n",
+                         NULL);
+
+  EXPECT(&l,
+         "i.yaml:8:19: error: caCertificates says how the gateway verifies the server it "
+         "originates TLS to, but intent ns/a does not originate TLS (tlsOrigination: true)",
+         "i.yaml:18:19: error: caCertificates 'ca.pem' must be an absolute path in the gateway pod "
+         "(for example /etc/ssl/certs/ca-certificates.crt)",
+         "i.yaml:18:19: error: caCertificates and credentialName both name the CA to verify "
+         "against; give one (a file in the gateway pod, or a Secret with ca.crt in the gateway's "
+         "namespace)",
+         "i.yaml:18:19: error: credentialName 'Bad_Name' must be lower case (it names a Secret)");
+  loaded_dispose(&l);
+}
+END_TEST
+
 START_TEST(test_intent_kind_and_api_version) {
   struct loaded l = load("i.yaml",
                          "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
@@ -711,6 +808,9 @@ static Suite *intent_suite(void) {
   tcase_add_test(tc, test_intent_selector_matching_no_cluster);
   tcase_add_test(tc, test_intent_gateway_not_deployed_where_intent_applies);
   tcase_add_test(tc, test_intent_tls_origination_needs_http);
+  tcase_add_test(tc, test_intent_same_host_port_same_gateway_different_meaning);
+  tcase_add_test(tc, test_intent_same_host_port_same_gateway_same_meaning_ok);
+  tcase_add_test(tc, test_intent_origination_ca_fields);
   tcase_add_test(tc, test_intent_kind_and_api_version);
   tcase_add_test(tc, test_intent_duplicates_and_second_fleet);
   tcase_add_test(tc, test_intent_yaml_syntax_error_and_others_reported_together);

@@ -261,10 +261,9 @@ START_TEST(test_render_template_override_from_repo) {
                    "  labels: {team: platform}\n"
                    "spec:\n"
                    "  host: ${destinationRule.host}\n"
-                   "  subsets:\n"
-                   "    - name: ${destinationRule.subset}\n"
-                   "      trafficPolicy:\n"
-                   "        connectionPool: {tcp: {maxConnections: 100}}\n";
+                   "  trafficPolicy:\n"
+                   "    connectionPool: {tcp: {maxConnections: 100}}\n"
+                   "  subsets: ${destinationRule.subsets}\n";
   struct diag_list d = {0};
   struct intent_repo *repo = load_files(&d, "fleet.yaml", mini_fleet, "gw.yaml", mini_gw,
                                         "i.yaml", mini_intent, "templates/destinationrule.yaml",

@@ -159,6 +159,8 @@ class Operator(object):
                 cports.append({"containerPort": tp, "protocol": q["protocol"]})
         replicas = (((spec.get("deployment") or {}).get("replicas")) or {}).get("count", 1)
         pod_labels = dict(labels)
+        # the chart puts podMetadata's labels on the pods only
+        pod_labels.update(((spec.get("deployment") or {}).get("podMetadata") or {}).get("labels") or {})
         pod_labels["sidecar.istio.io/inject"] = "true"
         dep = {"apiVersion": "apps/v1", "kind": "Deployment",
                "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
