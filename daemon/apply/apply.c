@@ -609,6 +609,45 @@ static void on_checked(void *userdata, const struct kube_result *kr) {
   phase_check(j);
 }
 
+/* A Sidecar without workloadSelector applies to its whole namespace, and
+ * Istio allows one: with two, which one a workload gets is undefined. Before
+ * writing its own, egressd lists the namespace's Sidecars: a selector-less
+ * one it did not create blocks the write (and the list doubles as the
+ * look-alike check of a create). */
+static void on_sidecars_listed(void *userdata, const struct kube_result *kr) {
+  struct opctx *oc = userdata;
+  struct apply_job *j = oc->job;
+  const struct plan_item *it = &j->plan.items[oc->index];
+  const struct doc_node *items = kr->object, *same = NULL;
+
+  oc->op = NULL;
+  j->inflight--;
+  if (kr->r < 0) {
+    object_fail(j, oc->index, kr->r, "%s", kr->err.msg);
+    phase_check(j);
+    return;
+  }
+  for (size_t i = 0; doc_is(items, DOC_SEQ) && i < items->u.seq.n; i++) {
+    const struct doc_node *o = items->u.seq.items[i];
+    const char *name = doc_path_str(o, "metadata.name");
+    if (str_eq(name, it->name)) {
+      same = o;
+    } else if (name && !is_ours(j, o) && !doc_path(o, "spec.workloadSelector")) {
+      object_fail(j, oc->index, -EEXIST,
+                  "namespace %s already has Sidecar %s without a workloadSelector, which egressd "
+                  "did not create; Istio allows one such Sidecar per namespace (with two, which "
+                  "one applies is undefined): give %s a workloadSelector, or move its settings "
+                  "into templates/sidecar.yaml of the config repo and delete it",
+                  it->namespace, name, name);
+      phase_check(j);
+      return;
+    }
+  }
+  if (it->action == PLAN_CREATE)
+    check_found(j, oc->index, same);
+  phase_check(j);
+}
+
 /* The unselected LIST of a kind with many creates: every create of that kind
  * is checked against it. */
 static void on_check_listed(void *userdata, const struct kube_result *kr) {
@@ -649,7 +688,8 @@ static void on_check_listed(void *userdata, const struct kube_result *kr) {
 /* Look-alikes: before creating an object, make sure no object of that name
  * exists that egressd did not make. A GET per create, at most max_parallel
  * at once; a kind with CHECK_LIST_MIN creates or more is checked with one
- * LIST of the kind instead (a first sync of thousands of intents). */
+ * LIST of the kind instead (a first sync of thousands of intents). A Sidecar
+ * to write lists its namespace's Sidecars (on_sidecars_listed). */
 static void phase_check(struct apply_job *j) {
   unsigned parallel = j->req.max_parallel ? j->req.max_parallel : DEFAULT_PARALLEL;
 
@@ -668,7 +708,8 @@ static void phase_check(struct apply_job *j) {
       struct opctx *oc = &j->kind_ops[k];
       struct kube_list_options lo = {0};
       struct err e = ERR_INIT;
-      j->check_by_list[k] = creates[k] >= CHECK_LIST_MIN;
+      /* Sidecars are listed per namespace (on_sidecars_listed) */
+      j->check_by_list[k] = creates[k] >= CHECK_LIST_MIN && k != RENDER_KIND_SIDECAR;
       if (!j->check_by_list[k])
         continue;
       oc->job = j;
@@ -691,7 +732,21 @@ static void phase_check(struct apply_job *j) {
     struct kube_ref ref;
     struct err e = ERR_INIT;
 
-    if (it->action != PLAN_CREATE || j->res.objects[i].done)
+    if (j->res.objects[i].done)
+      continue;
+    if (str_eq(it->kind, "Sidecar") && (it->action == PLAN_CREATE || it->action == PLAN_UPDATE)) {
+      struct kube_list_options lo = {0};
+      if (item_ref(j, i, &ref) < 0)
+        continue;
+      if (kube_client_list(j->req.client, &ref, &lo, j->arena, on_sidecars_listed, &j->ops[i],
+                           &j->ops[i].op, &e) < 0) {
+        object_fail(j, i, e.code, "%s", e.msg);
+        continue;
+      }
+      j->inflight++;
+      continue;
+    }
+    if (it->action != PLAN_CREATE)
       continue;
     if ((k = item_ref(j, i, &ref)) < 0 || j->check_by_list[k])
       continue;

@@ -254,6 +254,41 @@ class ClusterDifferencesTest(unittest.TestCase):
                 shutil.rmtree(state, ignore_errors=True)
                 shutil.rmtree(repo, ignore_errors=True)
 
+    def test_a_foreign_namespace_wide_sidecar_blocks_egressds(self):
+        # payments already has a Sidecar without workloadSelector that
+        # egressd did not create: Istio allows one per namespace, so egressd
+        # does not add its own, says why, and applies everything else
+        with kubelib.KubeSim(["canary"], namespaces=NAMESPACES, args=["--operator-delay", "0.1"]) as sim:
+            state = tempfile.mkdtemp()
+            try:
+                theirs = {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+                          "metadata": {"name": "default", "namespace": "payments"},
+                          "spec": {"egress": [{"hosts": ["./*", "istio-system/*"]}]}}
+                st, _ = sim.apply(theirs, cluster="canary", manager="platform-team")
+                self.assertLess(st, 300)
+                config = sim.write_hostconfig(extra="state:\n  dir: %s\n" % state)
+                r = kubelib.egressd("sync", "--once", "--no-health", "--config", config, "--repo", EXAMPLE)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"canary: partial: 26 created, 0 updated, 0 deleted, 0 unchanged, "
+                                           r"1 failed")
+                self.assertIn("  Sidecar payments/egressd-registry-only: namespace payments already has Sidecar "
+                              "default without a workloadSelector, which egressd did not create; Istio allows "
+                              "one such Sidecar per namespace (with two, which one applies is undefined): give "
+                              "default a workloadSelector, or move its settings into templates/sidecar.yaml of "
+                              "the config repo and delete it", r.stdout)
+                st, _ = sim.request("GET", "/apis/networking.istio.io/v1/namespaces/payments/sidecars/"
+                                           "egressd-registry-only", cluster="canary")
+                self.assertEqual(st, 404)
+                # with a workloadSelector it is no longer namespace-wide: egressd's goes in
+                theirs["spec"]["workloadSelector"] = {"labels": {"app": "batch"}}
+                st, _ = sim.apply(theirs, cluster="canary", manager="platform-team")
+                self.assertLess(st, 300)
+                r = kubelib.egressd("sync", "--once", "--no-health", "--config", config, "--repo", EXAMPLE)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"canary: ok: 1 created, 0 updated, 0 deleted, 26 unchanged")
+            finally:
+                shutil.rmtree(state, ignore_errors=True)
+
     def test_missing_smm_fails_that_cluster_only_and_v1alpha3_is_rendered(self):
         with kubelib.KubeSim(["a", "b", "old"], namespaces=NAMESPACES, no_smm=["b"],
                              istio={"old": "v1alpha3"}, args=["--operator-delay", "0.1"]) as sim:
