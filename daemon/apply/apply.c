@@ -81,6 +81,13 @@ struct apply_job {
   int rank;                  /* the kind rank being written */
   bool failed_read;
   bool check_by_list[_RENDER_KIND_MAX];
+  /* gateways written in this pass whose spec changed (created, or a new
+   * generation): "ns/name" -> the resourceVersion of egressd's write
+   * (malloc'd). Their status counts only once someone wrote after it; routes
+   * that send mesh traffic to them wait until they are healthy (the gate) */
+  struct strmap fresh;
+  enum { GATE_UNSET, GATE_WAITING, GATE_OPEN } gate;
+  struct strmap held;        /* "ns/name" of gateways not healthy at the gate -> why (malloc'd) */
   /* health */
   uint64_t health_deadline, health_next;
   struct doc_arena *health_arena;
@@ -349,7 +356,8 @@ static void phase_check(struct apply_job *j);
 static void phase_apply(struct apply_job *j);
 static void phase_prune(struct apply_job *j);
 static void phase_after_writes(struct apply_job *j);
-static void phase_health(struct apply_job *j);
+static bool gate_open(struct apply_job *j);
+static bool routes_to_held(struct apply_job *j, size_t i);
 
 /* ---- discover + render ---- */
 
@@ -763,6 +771,11 @@ static void phase_check(struct apply_job *j) {
 
 /* ---- apply, rank by rank ---- */
 
+static int64_t generation(const struct doc_node *o) {
+  const struct doc_node *n = doc_path(o, "metadata.generation");
+  return doc_is(n, DOC_INT) ? n->u.i : -1;
+}
+
 static void on_applied(void *userdata, const struct kube_result *kr) {
   struct opctx *oc = userdata;
   struct apply_job *j = oc->job;
@@ -773,7 +786,14 @@ static void on_applied(void *userdata, const struct kube_result *kr) {
   if (kr->r < 0) {
     object_fail(j, oc->index, kr->r, "%s", kr->err.msg);
   } else {
+    const struct plan_item *it = &j->plan.items[oc->index];
     object_record(o, kr->object);
+    if (it->rank == RENDER_KIND_ISTIO_MESH_GATEWAY && o->resource_version &&
+        (!it->live || generation(it->live) != generation(kr->object))) {
+      char key[600];
+      str_format(key, sizeof(key), "%s/%s", it->namespace, it->name);
+      free(strmap_put(&j->fresh, key, xstrdup(o->resource_version)));
+    }
     o->done = true;
     j->res.applied++;
     if (j->plan.items[oc->index].action == PLAN_CREATE)
@@ -814,6 +834,8 @@ static void phase_apply(struct apply_job *j) {
         break; /* applies come first in the plan */
       if (j->rank >= 0 && it->rank != j->rank)
         break; /* the next rank waits for this one */
+      if (it->rank == RENDER_KIND_VIRTUAL_SERVICE && !gate_open(j))
+        return; /* the gate polls, then calls phase_apply() again */
       j->rank = it->rank;
       j->next++;
       if (!wants_write(j, i)) {
@@ -821,6 +843,8 @@ static void phase_apply(struct apply_job *j) {
           j->res.objects[i].done = true;
         continue;
       }
+      if (it->rank == RENDER_KIND_VIRTUAL_SERVICE && routes_to_held(j, i))
+        continue;
       if (item_ref(j, i, &ref) < 0)
         continue;
       if (j->req.flags & APPLY_DRY_RUN)
@@ -935,39 +959,77 @@ static bool gateways_available(const struct apply_job *j) {
   return true;
 }
 
-static void phase_after_writes(struct apply_job *j) {
-  struct err e = ERR_INIT;
-  bool gateways = false;
+static void health_poll(struct apply_job *j);
 
-  if (j->phase == PH_DONE)
-    return;
-  if (!(j->req.flags & APPLY_DRY_RUN) && j->req.inventory_path && inventory_save(j, &e) < 0) {
-    /* the writes happened; without the inventory the next pass only orphans */
-    err_prefix(&e, "cluster %s: cannot save its inventory", j->req.cluster);
-    fail_cluster(j, &e);
-    return;
+static bool health_wanted(const struct apply_job *j) {
+  return !(j->req.flags & (APPLY_DRY_RUN | APPLY_NO_HEALTH)) &&
+         j->kinds[RENDER_KIND_ISTIO_MESH_GATEWAY].served;
+}
+
+static uint64_t health_timeout(const struct apply_job *j) {
+  return j->req.health_timeout_usec ? j->req.health_timeout_usec : DEFAULT_HEALTH_TIMEOUT;
+}
+
+/* The gate: before the first VirtualService (the routes that send mesh
+ * traffic to a gateway) is written, every gateway this pass created or gave
+ * a new spec must be healthy, within the health timeout. A gateway that
+ * fails or times out is held: the routes to it are not written (counted as
+ * failed, with why), the rest of the pass goes on. Returns whether the
+ * VirtualServices may go. */
+static bool gate_open(struct apply_job *j) {
+  if (j->gate == GATE_OPEN)
+    return true;
+  if (j->gate == GATE_UNSET) {
+    if (!health_wanted(j) || !strmap_size(&j->fresh)) {
+      j->gate = GATE_OPEN;
+      return true;
+    }
+    j->gate = GATE_WAITING;
+    j->health_deadline = time_now_mono_usec() + health_timeout(j);
+    j->health_next = 0;
+    health_poll(j);
   }
-  for (size_t i = 0; i < j->n_desired && !gateways; i++)
-    gateways = j->desired[i].rank == RENDER_KIND_ISTIO_MESH_GATEWAY;
-  if ((j->req.flags & (APPLY_DRY_RUN | APPLY_NO_HEALTH)) || !gateways ||
-      !j->kinds[RENDER_KIND_ISTIO_MESH_GATEWAY].served) {
-    finish(j);
-    return;
+  return false;
+}
+
+/* Does VirtualService @i send mesh traffic to a held gateway? It fails then. */
+static bool routes_to_held(struct apply_job *j, size_t i) {
+  const struct plan_item *it = &j->plan.items[i];
+  static const char *const sections[] = {"spec.http", "spec.tls", "spec.tcp"};
+
+  if (!strmap_size(&j->held))
+    return false;
+  for (size_t s = 0; s < ARRAY_SIZE(sections); s++) {
+    const struct doc_node *routes = doc_path(it->desired, sections[s]);
+    for (size_t r = 0; doc_is(routes, DOC_SEQ) && r < routes->u.seq.n; r++) {
+      const struct doc_node *dests = doc_map_get(routes->u.seq.items[r], "route");
+      for (size_t d = 0; doc_is(dests, DOC_SEQ) && d < dests->u.seq.n; d++) {
+        const char *host = doc_path_str(dests->u.seq.items[d], "destination.host");
+        char key[600], *dot;
+        const char *why;
+        /* <name>.<namespace>.svc.cluster.local */
+        if (!host || !str_has_suffix(host, ".svc.cluster.local"))
+          continue;
+        str_copy(key, sizeof(key), host);
+        key[strlen(key) - strlen(".svc.cluster.local")] = '\0';
+        if (!(dot = strchr(key, '.')))
+          continue;
+        *dot = '\0';
+        {
+          char id[600];
+          str_format(id, sizeof(id), "%s/%s", dot + 1, key);
+          if ((why = strmap_get(&j->held, id))) {
+            object_fail(j, i, -EAGAIN,
+                        "held back: it routes the mesh to gateway %s, which is not healthy (%s); "
+                        "the next pass tries again",
+                        id, why);
+            return true;
+          }
+        }
+      }
+    }
   }
-  if (!j->res.applied && !j->res.deleted && gateways_available(j)) {
-    /* nothing changed and the LIST just read says every gateway is Available:
-     * healthy at no extra request (a no-drift pass is one LIST per kind) */
-    j->res.health = APPLY_HEALTH_OK;
-    finish(j);
-    return;
-  }
-  j->phase = PH_HEALTH;
-  j->res.health = APPLY_HEALTH_PROGRESSING;
-  j->health_deadline =
-      time_now_mono_usec() +
-      (j->req.health_timeout_usec ? j->req.health_timeout_usec : DEFAULT_HEALTH_TIMEOUT);
-  j->health_next = 0;
-  phase_health(j);
+  return false;
 }
 
 /* ---- health ---- */
@@ -988,40 +1050,109 @@ static int64_t num_at(const struct doc_node *o, const char *path) {
   return doc_is(n, DOC_INT) ? n->u.i : -1;
 }
 
-/* Judge the gateways from the last two LISTs. */
+enum gw_health { GW_HEALTHY, GW_WAITING, GW_FAILED };
+
+/* One gateway, from the last two LISTs. IstioMeshGateway has no
+ * observedGeneration: after egressd changed its spec, its status counts only
+ * once the object was written again (by the operator), so an Available left
+ * from before the change never passes. */
+static enum gw_health judge_gateway(const struct apply_job *j, const char *ns, const char *name,
+                                    char *why, size_t size) {
+  const struct doc_node *g = find_live(j->health_lists[0], ns, name);
+  const struct doc_node *dep = find_live(j->health_lists[1], ns, name);
+  const char *st = doc_path_str(g, "status.Status"), *ours;
+  char key[600];
+
+  str_format(key, sizeof(key), "%s/%s", ns, name);
+  ours = strmap_get(&j->fresh, key);
+  if (g && ours && str_eq(doc_path_str(g, "metadata.resourceVersion"), ours)) {
+    str_format(why, size, "IstioMeshGateway %s/%s is not reconciled since egressd's change", ns,
+               name);
+    return GW_WAITING;
+  }
+  if (str_eq(st, "ReconcileFailed")) {
+    const char *msg = doc_path_str(g, "status.ErrorMessage");
+    str_format(why, size, "IstioMeshGateway %s/%s: ReconcileFailed: %s", ns, name,
+               msg ? msg : "(no ErrorMessage)");
+    return GW_FAILED;
+  }
+  if (!str_eq(st, "Available")) {
+    str_format(why, size, "IstioMeshGateway %s/%s is %s", ns, name, st ? st : "not reconciled yet");
+    return GW_WAITING;
+  }
+  if (j->deployments.served &&
+      (!dep || num_at(dep, "status.observedGeneration") < num_at(dep, "metadata.generation") ||
+       num_at(dep, "status.updatedReplicas") < num_at(dep, "spec.replicas") ||
+       num_at(dep, "status.availableReplicas") < num_at(dep, "spec.replicas"))) {
+    str_format(why, size, "Deployment %s/%s is %s", ns, name, dep ? "not rolled out" : "missing");
+    return GW_WAITING;
+  }
+  return GW_HEALTHY;
+}
+
+/* The gate's verdict on the gateways this pass changed. */
+static void judge_gate(struct apply_job *j, uint64_t now) {
+  bool waiting = false;
+
+  size_t iter = 0;
+  const char *key;
+  void *value;
+
+  while (strmap_next(&j->fresh, &iter, &key, &value)) {
+    char ns[600], why[512], *slash;
+    str_copy(ns, sizeof(ns), key);
+    if (!(slash = strchr(ns, '/')))
+      continue;
+    *slash = '\0';
+    if (strmap_has(&j->held, key))
+      continue;
+    switch (judge_gateway(j, ns, slash + 1, why, sizeof(why))) {
+    case GW_HEALTHY:
+      break;
+    case GW_FAILED:
+      strmap_put(&j->held, key, xstrdup(why));
+      break;
+    case GW_WAITING:
+      if (now >= j->health_deadline) {
+        char limit[32], msg[600];
+        time_format_duration(limit, sizeof(limit), health_timeout(j));
+        str_format(msg, sizeof(msg), "not healthy after %s: %s", limit, why);
+        strmap_put(&j->held, key, xstrdup(msg));
+      } else {
+        waiting = true;
+      }
+      break;
+    }
+  }
+  if (waiting)
+    return; /* health_poll() comes back */
+  j->gate = GATE_OPEN;
+  phase_apply(j);
+}
+
+/* Judge the gateways from the last two LISTs: every desired one. */
 static void evaluate_health(struct apply_job *j, uint64_t now) {
   struct buf waiting = BUF_INIT;
   size_t n_waiting = 0;
 
   for (size_t i = 0; i < j->n_desired; i++) {
     const struct plan_input *d = &j->desired[i];
-    const struct doc_node *g, *dep;
-    const char *st;
+    char why[512];
 
     if (d->rank != RENDER_KIND_ISTIO_MESH_GATEWAY)
       continue;
-    g = find_live(j->health_lists[0], d->namespace, d->name);
-    st = doc_path_str(g, "status.Status");
-    if (str_eq(st, "ReconcileFailed")) {
-      const char *why = doc_path_str(g, "status.ErrorMessage");
+    switch (judge_gateway(j, d->namespace, d->name, why, sizeof(why))) {
+    case GW_HEALTHY:
+      break;
+    case GW_FAILED:
       j->res.health = APPLY_HEALTH_FAILED;
-      str_format(j->res.health_message, sizeof(j->res.health_message),
-                 "IstioMeshGateway %s/%s: ReconcileFailed: %s", d->namespace, d->name,
-                 why ? why : "(no ErrorMessage)");
+      str_copy(j->res.health_message, sizeof(j->res.health_message), why);
       buf_dispose(&waiting);
       finish(j);
       return;
-    }
-    dep = find_live(j->health_lists[1], d->namespace, d->name);
-    if (!str_eq(st, "Available")) {
-      buf_printf(&waiting, "%sIstioMeshGateway %s/%s is %s", n_waiting++ ? "; " : "",
-                 d->namespace, d->name, st ? st : "not reconciled yet");
-    } else if (j->deployments.served &&
-               (!dep || num_at(dep, "status.observedGeneration") < num_at(dep, "metadata.generation") ||
-                num_at(dep, "status.updatedReplicas") < num_at(dep, "spec.replicas") ||
-                num_at(dep, "status.availableReplicas") < num_at(dep, "spec.replicas"))) {
-      buf_printf(&waiting, "%sDeployment %s/%s is %s", n_waiting++ ? "; " : "", d->namespace,
-                 d->name, dep ? "not rolled out" : "missing");
+    case GW_WAITING:
+      buf_printf(&waiting, "%s%s", n_waiting++ ? "; " : "", why);
+      break;
     }
   }
   if (!n_waiting) {
@@ -1036,14 +1167,62 @@ static void evaluate_health(struct apply_job *j, uint64_t now) {
   if (now >= j->health_deadline) {
     char limit[32];
     char msg[sizeof(j->res.health_message)];
-    time_format_duration(limit, sizeof(limit),
-                         j->req.health_timeout_usec ? j->req.health_timeout_usec
-                                                    : DEFAULT_HEALTH_TIMEOUT);
+    time_format_duration(limit, sizeof(limit), health_timeout(j));
     str_format(msg, sizeof(msg), "not healthy after %s: %s", limit, j->res.health_message);
     str_copy(j->res.health_message, sizeof(j->res.health_message), msg);
     j->res.health = APPLY_HEALTH_TIMEOUT;
     finish(j);
   }
+}
+
+static void phase_after_writes(struct apply_job *j) {
+  struct err e = ERR_INIT;
+  bool gateways = false;
+
+  if (j->phase == PH_DONE)
+    return;
+  if (!(j->req.flags & APPLY_DRY_RUN) && j->req.inventory_path && inventory_save(j, &e) < 0) {
+    /* the writes happened; without the inventory the next pass only orphans */
+    err_prefix(&e, "cluster %s: cannot save its inventory", j->req.cluster);
+    fail_cluster(j, &e);
+    return;
+  }
+  for (size_t i = 0; i < j->n_desired && !gateways; i++)
+    gateways = j->desired[i].rank == RENDER_KIND_ISTIO_MESH_GATEWAY;
+  if (!health_wanted(j) || !gateways) {
+    finish(j);
+    return;
+  }
+  if (strmap_size(&j->held)) {
+    /* the gate already judged: a gateway failed or timed out, its routes were
+     * held back; do not wait for it a second time */
+    size_t iter = 0;
+    const char *key;
+    void *why;
+    bool timeout = false;
+    const char *first = NULL;
+    while (strmap_next(&j->held, &iter, &key, &why)) {
+      if (!first || strcmp(why, first) < 0)
+        first = why; /* the same message whatever the map's order */
+      timeout |= str_has_prefix(why, "not healthy after ");
+    }
+    j->res.health = timeout ? APPLY_HEALTH_TIMEOUT : APPLY_HEALTH_FAILED;
+    str_copy(j->res.health_message, sizeof(j->res.health_message), first);
+    finish(j);
+    return;
+  }
+  if (!j->res.applied && !j->res.deleted && gateways_available(j)) {
+    /* nothing changed and the LIST just read says every gateway is Available:
+     * healthy at no extra request (a no-drift pass is one LIST per kind) */
+    j->res.health = APPLY_HEALTH_OK;
+    finish(j);
+    return;
+  }
+  j->phase = PH_HEALTH;
+  j->res.health = APPLY_HEALTH_PROGRESSING;
+  j->health_deadline = time_now_mono_usec() + health_timeout(j);
+  j->health_next = 0;
+  health_poll(j);
 }
 
 static void on_health_listed(void *userdata, const struct kube_result *kr) {
@@ -1056,20 +1235,30 @@ static void on_health_listed(void *userdata, const struct kube_result *kr) {
   if (kr->r < 0)
     str_format(j->res.health_message, sizeof(j->res.health_message), "cannot read health: %s",
                kr->err.msg);
-  if (!j->inflight && j->phase == PH_HEALTH)
+  if (j->inflight)
+    return;
+  if (j->phase == PH_HEALTH)
     evaluate_health(j, time_now_mono_usec());
+  else if (j->phase == PH_APPLY && j->gate == GATE_WAITING)
+    judge_gate(j, time_now_mono_usec());
 }
 
-static void phase_health(struct apply_job *j) {
+/* Poll the gateways' health: two LISTs (IstioMeshGateways, egress
+ * Deployments) per interval, never a GET per gateway; at the gate (PH_APPLY)
+ * or after the writes (PH_HEALTH). */
+static void health_poll(struct apply_job *j) {
   uint64_t now = time_now_mono_usec();
   char *selector;
   struct kube_list_options lo = {0};
   struct err e = ERR_INIT;
 
-  if (j->phase != PH_HEALTH || j->inflight || now < j->health_next)
+  if (j->inflight || now < j->health_next)
     return;
-  if (now >= j->health_deadline) {
-    evaluate_health(j, now);
+  if (now >= j->health_deadline && j->health_next) {
+    if (j->phase == PH_HEALTH)
+      evaluate_health(j, now);
+    else
+      judge_gate(j, now);
     return;
   }
   j->health_next = now + (j->req.health_interval_usec ? j->req.health_interval_usec
@@ -1079,7 +1268,6 @@ static void phase_health(struct apply_job *j) {
   else
     doc_arena_reset(j->health_arena);
   j->health_lists[0] = j->health_lists[1] = NULL;
-  /* two LISTs per poll, never a GET per gateway */
   selector = apply_selector(j->req.repo->fleet->name);
   lo.label_selector = selector;
   j->health_ops[0] = (struct opctx){j, 0, NULL};
@@ -1094,6 +1282,12 @@ static void phase_health(struct apply_job *j) {
     if (kube_client_list(j->req.client, &j->deployments.ref, &lo, j->health_arena,
                          on_health_listed, &j->health_ops[1], &j->health_ops[1].op, &e) == 0)
       j->inflight++;
+  }
+  if (!j->inflight) { /* neither LIST could start: judge what there is */
+    if (j->phase == PH_HEALTH)
+      evaluate_health(j, now);
+    else
+      judge_gate(j, now);
   }
 }
 
@@ -1119,8 +1313,8 @@ int apply_job_start(const struct apply_request *req, struct apply_job **ret, str
 
 void apply_job_tick(struct apply_job *j, uint64_t now) {
   (void)now;
-  if (j && j->phase == PH_HEALTH)
-    phase_health(j);
+  if (j && (j->phase == PH_HEALTH || (j->phase == PH_APPLY && j->gate == GATE_WAITING)))
+    health_poll(j);
 }
 
 bool apply_job_finished(const struct apply_job *j) { return j->phase == PH_DONE; }
@@ -1155,6 +1349,8 @@ void apply_job_free(struct apply_job *j) {
   free(j->live);
   plan_dispose(&j->plan);
   strmap_dispose_free(&j->inventory);
+  strmap_dispose_free(&j->fresh);
+  strmap_dispose_free(&j->held);
   doc_arena_free(j->health_arena);
   doc_arena_free(j->arena);
   free(j);

@@ -289,6 +289,90 @@ class ClusterDifferencesTest(unittest.TestCase):
             finally:
                 shutil.rmtree(state, ignore_errors=True)
 
+    def test_routes_to_a_new_gateway_wait_for_it_and_are_held_when_it_fails(self):
+        # the first sync creates egress-shared, which the operator fails: the
+        # VirtualServices that send mesh traffic to it are held back, the
+        # others (egress-demo's) go in once egress-demo is Available
+        with kubelib.KubeSim(["canary"], namespaces=NAMESPACES, args=["--operator-delay", "0.5"]) as sim:
+            state = tempfile.mkdtemp()
+            try:
+                sim.control("POST", "operator", {"namespace": "egress-system", "name": "egress-shared",
+                                                 "fail": "pull of image cp-v115x/proxyv2 failed"},
+                            cluster="canary")
+                config = sim.write_hostconfig(extra="sync:\n  healthTimeout: 30s\nstate:\n  dir: %s\n" % state)
+                mark = sim.last_seq("canary")
+                r = kubelib.egressd("sync", "--once", "--config", config, "--repo", EXAMPLE)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                held = [line for line in r.stdout.splitlines() if "held back" in line]
+                # canary: analytics (s3: region eu), ci (2 hosts), news, payments (3 hosts)
+                # route through egress-shared
+                self.assertEqual(len(held), 7, r.stdout)
+                self.assertIn("  VirtualService payments/stripe-api.stripe.com: held back: it routes the mesh to "
+                              "gateway egress-system/egress-shared, which is not healthy (IstioMeshGateway "
+                              "egress-system/egress-shared: ReconcileFailed: pull of image cp-v115x/proxyv2 "
+                              "failed); the next pass tries again", r.stdout)
+                self.assertRegex(r.stdout, r"canary: partial: 20 created, 0 updated, 0 deleted, 0 unchanged, "
+                                           r"7 failed; failed")
+                self.assertIn("  health: IstioMeshGateway egress-system/egress-shared: ReconcileFailed: pull of "
+                              "image cp-v115x/proxyv2 failed", r.stdout)
+                reqs = sim.requests("canary", since=mark)
+                patches = [q["path"] for q in reqs if q["method"] == "PATCH"]
+                vs = [p for p in patches if "/virtualservices/" in p]
+                self.assertEqual([p.rsplit("/", 1)[1] for p in vs], ["httpbin-httpbin.org"])
+                # egress-demo's route went in only after a health read that found it
+                first_vs = next(i for i, q in enumerate(reqs) if q["method"] == "PATCH" and "/virtualservices/" in q["path"])
+                last_imgw = max(i for i, q in enumerate(reqs) if q["method"] == "PATCH" and "/istiomeshgateways/" in q["path"])
+                self.assertTrue(any(q["verb"] == "list" and q["path"].endswith("/istiomeshgateways")
+                                    for q in reqs[last_imgw:first_vs]), [(q["verb"], q["path"]) for q in reqs])
+                # the operator recovers: the next pass writes the held routes
+                sim.control("POST", "operator", {"namespace": "egress-system", "name": "egress-shared",
+                                                 "fail": None}, cluster="canary")
+                r = kubelib.egressd("sync", "--once", "--config", config, "--repo", EXAMPLE)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"canary: ok: 7 created, 0 updated, 0 deleted, 20 unchanged, 0 failed; "
+                                           r"healthy")
+            finally:
+                shutil.rmtree(state, ignore_errors=True)
+
+    def test_an_available_status_from_before_a_change_is_not_health(self):
+        # IstioMeshGateway has no observedGeneration: after egressd changes a
+        # gateway's spec, an Available written before the change must not
+        # count (here the operator ignores the gateway, as the real one
+        # ignores a gateway of another control-plane release)
+        with kubelib.KubeSim(["canary"], namespaces=NAMESPACES, args=["--operator-delay", "0.1"]) as sim:
+            state = tempfile.mkdtemp()
+            repo = tempfile.mkdtemp()
+            try:
+                shutil.copytree(EXAMPLE, repo, dirs_exist_ok=True)
+                config = sim.write_hostconfig(extra="sync:\n  healthTimeout: 3s\nstate:\n  dir: %s\n" % state)
+                r = kubelib.egressd("sync", "--once", "--config", config, "--repo", repo)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                sim.control("POST", "operator", {"namespace": "egress-system", "name": "egress-shared",
+                                                 "ignore": True}, cluster="canary")
+                gw = os.path.join(repo, "gateways", "egress-shared.yaml")
+                with open(gw) as f:
+                    text = f.read()
+                with open(gw, "w") as f:
+                    f.write(text.replace("replicas: {min: 2, max: 4}", "replicas: {min: 3, max: 4}"))
+                r = kubelib.egressd("sync", "--once", "--config", config, "--repo", repo)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"canary: ok: 0 created, 1 updated, 0 deleted, 26 unchanged, 0 failed; "
+                                           r"timed out")
+                self.assertIn("  health: not healthy after 3s: IstioMeshGateway egress-system/egress-shared is not "
+                              "reconciled since egressd's change", r.stdout)
+                st, imgw = sim.request("GET", "/apis/servicemesh.cisco.com/v1alpha1/namespaces/egress-system/"
+                                              "istiomeshgateways/egress-shared", cluster="canary")
+                self.assertEqual(imgw["status"]["Status"], "Available")   # stale, from before the change
+                sim.control("POST", "operator", {"namespace": "egress-system", "name": "egress-shared",
+                                                 "ignore": False}, cluster="canary")
+                r = kubelib.egressd("sync", "--once", "--config", config, "--repo", repo)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertRegex(r.stdout, r"canary: ok: 0 created, 0 updated, 0 deleted, 27 unchanged, 0 failed; "
+                                           r"healthy")
+            finally:
+                shutil.rmtree(state, ignore_errors=True)
+                shutil.rmtree(repo, ignore_errors=True)
+
     def test_missing_smm_fails_that_cluster_only_and_v1alpha3_is_rendered(self):
         with kubelib.KubeSim(["a", "b", "old"], namespaces=NAMESPACES, no_smm=["b"],
                              istio={"old": "v1alpha3"}, args=["--operator-delay", "0.1"]) as sim:

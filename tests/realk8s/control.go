@@ -119,7 +119,12 @@ func (s *controlServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name, _ := body["name"].(string)
 		fail, _ := body["fail"].(string)
 		if name == "" || c.op == nil {
-			reply(w, 400, map[string]string{"message": `expected {"namespace": NS, "name": NAME, "fail": MESSAGE|null}`})
+			reply(w, 400, map[string]string{"message": `expected {"namespace": NS, "name": NAME, "fail": MESSAGE|null} or {..., "ignore": BOOL}`})
+			return
+		}
+		if ignore, ok := body["ignore"].(bool); ok {
+			c.op.setIgnored(ns, name, ignore)
+			reply(w, 200, map[string]any{"namespace": ns, "name": name, "ignore": ignore})
 			return
 		}
 		c.op.setFailure(ns, name, fail)

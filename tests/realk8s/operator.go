@@ -74,6 +74,7 @@ type operator struct {
 
 	mu       sync.Mutex
 	failures map[types.NamespacedName]string
+	ignored  map[types.NamespacedName]bool
 	doneGen  map[types.NamespacedName]int64
 	lbNext   int
 }
@@ -94,7 +95,8 @@ func (c *cluster) startControllers(ctx context.Context) error {
 	}
 	op := &operator{c: c, kube: kube, dyn: dyn, delay: c.f.o.operatorDelay,
 		queue:    workqueue.NewTypedDelayingQueue[opKey](),
-		failures: map[types.NamespacedName]string{}, doneGen: map[types.NamespacedName]int64{}}
+		failures: map[types.NamespacedName]string{}, doneGen: map[types.NamespacedName]int64{},
+		ignored: map[types.NamespacedName]bool{}}
 	c.op = op
 	atExit(op.queue.ShutDown)
 
@@ -162,6 +164,30 @@ func (op *operator) setFailure(ns, name, message string) {
 	op.queue.Add(opKey{kind: "reconcile", ns: ns, name: name})
 }
 
+// setIgnored stops (or resumes) reconciling one IMGW, as the real operator
+// ignores a gateway whose control plane's version is not its release: its
+// status stays as it was.
+func (op *operator) setIgnored(ns, name string, ignore bool) {
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	op.mu.Lock()
+	if ignore {
+		op.ignored[key] = true
+	} else {
+		delete(op.ignored, key)
+		delete(op.doneGen, key)
+	}
+	op.mu.Unlock()
+	if !ignore {
+		op.queue.Add(opKey{kind: "reconcile", ns: ns, name: name})
+	}
+}
+
+func (op *operator) isIgnored(ns, name string) bool {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.ignored[types.NamespacedName{Namespace: ns, Name: name}]
+}
+
 func (op *operator) run(ctx context.Context) {
 	for {
 		k, shutdown := op.queue.Get()
@@ -195,6 +221,9 @@ func (op *operator) imgws(ns string) dynamic.ResourceInterface {
 }
 
 func (op *operator) reconcile(ctx context.Context, ns, name string) error {
+	if op.isIgnored(ns, name) {
+		return nil
+	}
 	u, err := op.imgws(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return err
@@ -360,6 +389,9 @@ func (op *operator) children(ctx context.Context, u *unstructured.Unstructured) 
 }
 
 func (op *operator) finish(ctx context.Context, ns, name string, gen int64) error {
+	if op.isIgnored(ns, name) {
+		return nil
+	}
 	u, err := op.imgws(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return err

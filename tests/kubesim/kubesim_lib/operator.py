@@ -6,7 +6,9 @@ status.Status=Reconciling, creates or updates a Deployment and a Service named
 after the IMGW (labels gateway-name/gateway-type, owner reference to the
 IMGW), and after `delay` seconds sets status.Status=Available with
 status.GatewayAddress (or ReconcileFailed with status.ErrorMessage when a
-failure was injected for it via POST /_sim/operator).  When an IMGW is being
+failure was injected for it via POST /_sim/operator; {"ignore": true} makes
+it leave one IMGW alone, as the real operator ignores a gateway of another
+control-plane release).  When an IMGW is being
 deleted it deletes the Deployment and Service and removes its finalizer.
 
 It writes through the cluster API as the Update manager "istio-operator",
@@ -33,6 +35,7 @@ class Operator(object):
         self.deploy = cluster.rt("apps", "deployments")
         self.svc = cluster.rt("", "services")
         self.failures = {}            # (ns, name) -> error message
+        self.ignored = set()          # (ns, name) the operator does not reconcile
         self.cv = threading.Condition()
         self.pending = []             # heap of (due, seq, action, ns, name, generation)
         self.seq = 0
@@ -56,6 +59,18 @@ class Operator(object):
                 self.failures.pop((ns, name), None)
             self.done_gen.pop((ns, name), None)
             self._push(0, "reconcile", ns, name, None)
+
+    def set_ignored(self, ns, name, ignore):
+        """Stop (or resume) reconciling one IMGW, as the real operator
+        ignores a gateway whose control plane's version is not its release:
+        its status stays as it was."""
+        with self.cv:
+            if ignore:
+                self.ignored.add((ns, name))
+            else:
+                self.ignored.discard((ns, name))
+                self.done_gen.pop((ns, name), None)
+                self._push(0, "reconcile", ns, name, None)
 
     def _push(self, delay, action, ns, name, gen):
         self.seq += 1
@@ -106,6 +121,8 @@ class Operator(object):
 
     def _reconcile(self, ns, name):
         c = self.cluster
+        if (ns, name) in self.ignored:
+            return
         with c.store.lock:
             rec = c.store.get(self.imgw, ns, name)
             if rec is None:
@@ -178,6 +195,8 @@ class Operator(object):
 
     def _finish(self, ns, name, gen):
         c = self.cluster
+        if (ns, name) in self.ignored:
+            return
         with c.store.lock:
             rec = c.store.get(self.imgw, ns, name)
             if rec is None or rec.obj["metadata"].get("deletionTimestamp"):

@@ -1055,7 +1055,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise bad_request("expected a JSON object")
             if "delay" in body:
                 ctx.operator.delay = float(body["delay"])
-            if "name" in body:
+            if "name" in body and "ignore" in body:
+                ctx.operator.set_ignored(body.get("namespace", ""), body["name"], bool(body["ignore"]))
+            elif "name" in body:
                 ctx.operator.set_failure(body.get("namespace", ""), body["name"], body.get("fail"))
             return self.respond_json(200, {"delay": ctx.operator.delay,
                                            "failures": ["%s/%s" % k for k in ctx.operator.failures]})
