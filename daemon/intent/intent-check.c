@@ -23,6 +23,7 @@
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/strmap.h"
+#include "doc/doc.h"
 #include "intent/intent-int.h"
 
 #define E(l, pos, ...) diag_error((l)->diags, (pos).file, (pos).line, (pos).col, __VA_ARGS__)
@@ -54,6 +55,85 @@ static bool gateway_port_protocol(const char *name, enum intent_protocol *ret) {
   return false;
 }
 
+static struct intent_pos node_pos(const struct doc_node *n) {
+  return (struct intent_pos){n->file, n->line, n->col};
+}
+
+/* A Kubernetes resource quantity: a decimal number ("0.5", "100", "1e3")
+ * with an optional suffix: binary Ki Mi Gi Ti Pi Ei, or decimal n u m k M G
+ * T P E ("100m" CPU, "128Mi" memory). */
+static bool quantity_ok(const char *s) {
+  static const char *const suffixes[] = {"Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k",
+                                         "M", "G",  "T",  "P",  "E",  "",   NULL};
+  const char *p = s;
+  bool digits = false;
+
+  if (*p == '+' || *p == '-')
+    p++;
+  while (*p >= '0' && *p <= '9')
+    p++, digits = true;
+  if (*p == '.') {
+    p++;
+    while (*p >= '0' && *p <= '9')
+      p++, digits = true;
+  }
+  if (!digits)
+    return false;
+  if ((*p == 'e' || *p == 'E') && p[1] && (p[1] == '+' || p[1] == '-' || (p[1] >= '0' && p[1] <= '9'))) {
+    p++;
+    if (*p == '+' || *p == '-')
+      p++;
+    if (!(*p >= '0' && *p <= '9'))
+      return false;
+    while (*p >= '0' && *p <= '9')
+      p++;
+    return *p == '\0';
+  }
+  for (size_t i = 0; suffixes[i]; i++)
+    if (strcmp(p, suffixes[i]) == 0)
+      return true;
+  return false;
+}
+
+/* What the API server would refuse in the placement fields, found now. */
+static void check_placement_fields(struct load *l, const struct intent_gateway *g) {
+  static const char *const lists[] = {"requests", "limits"};
+
+  for (size_t r = 0; g->resources && r < ARRAY_SIZE(lists); r++) {
+    const struct doc_node *m = doc_map_get(g->resources, lists[r]);
+    if (m && !doc_is(m, DOC_MAP)) {
+      E(l, node_pos(m), "resources.%s must be a mapping of resource names to quantities",
+        lists[r]);
+      continue;
+    }
+    for (size_t i = 0; m && i < m->u.map.n; i++) {
+      const struct doc_node *v = m->u.map.items[i].value;
+      bool ok = (doc_is(v, DOC_INT) && v->u.i >= 0) ||
+                (doc_is(v, DOC_FLOAT) && v->u.str.f >= 0) ||
+                (doc_is(v, DOC_STR) && quantity_ok(v->u.str.s));
+      if (!ok)
+        E(l, node_pos(v),
+          "resources.%s.%s: %s%s%s is not a Kubernetes quantity; write a number with an optional "
+          "suffix, such as 100m (CPU) or 128Mi (memory)",
+          lists[r], m->u.map.items[i].key, doc_is(v, DOC_STR) ? "'" : "",
+          doc_is(v, DOC_STR) ? v->u.str.s : "the value", doc_is(v, DOC_STR) ? "'" : "");
+    }
+  }
+  for (size_t i = 0; doc_is(g->tolerations, DOC_SEQ) && i < g->tolerations->u.seq.n; i++) {
+    const struct doc_node *t = g->tolerations->u.seq.items[i];
+    const char *op = doc_map_str(t, "operator"), *key = doc_map_str(t, "key");
+    bool exists = str_eq(op, "Exists");
+    if (exists && doc_map_get(t, "value"))
+      E(l, node_pos(t), "toleration %zu: operator Exists matches any value; remove value", i + 1);
+    if (!exists && (!key || !*key))
+      E(l, node_pos(t),
+        "toleration %zu: without a key the operator must be Exists (it then tolerates every taint)",
+        i + 1);
+    if (doc_map_get(t, "tolerationSeconds") && !str_eq(doc_map_str(t, "effect"), "NoExecute"))
+      E(l, node_pos(t), "toleration %zu: tolerationSeconds applies only to effect NoExecute", i + 1);
+  }
+}
+
 static void check_gateway(struct load *l, struct intent_gateway *g) {
   struct intent_pos at = g->pos;
 
@@ -66,6 +146,7 @@ static void check_gateway(struct load *l, struct intent_gateway *g) {
   if (g->replicas_max < g->replicas_min)
     E(l, at, "gateway %s: replicas.max (%d) is below replicas.min (%d)", g->id, g->replicas_max,
       g->replicas_min);
+  check_placement_fields(l, g);
   for (size_t i = 0; i < g->n_ports; i++) {
     struct intent_gateway_port *p = &g->ports[i];
     const char *why = dns_label_check(p->name);

@@ -81,10 +81,66 @@ static const struct doc_schema s_gw_ports = {DOC_SCHEMA_LIST, .items = &s_gw_por
 static const struct doc_schema_field service_fields[] = {
     {"type", &s_service_type, false}, {"ports", &s_gw_ports, true}, {NULL}};
 static const struct doc_schema s_service = {DOC_SCHEMA_OBJECT, .fields = service_fields};
+/* Placement and size of the gateway's pods (dedicated egress nodes): the
+ * Kubernetes shapes, handed to the IstioMeshGateway's spec.deployment. */
+static const char *const toleration_ops[] = {"Exists", "Equal", NULL};
+static const struct doc_schema s_toleration_op = {DOC_SCHEMA_STR, .enum_values = toleration_ops};
+static const char *const taint_effects[] = {"NoSchedule", "PreferNoSchedule", "NoExecute", NULL};
+static const struct doc_schema s_taint_effect = {DOC_SCHEMA_STR, .enum_values = taint_effects};
+static const struct doc_schema s_seconds = {DOC_SCHEMA_INT, "a number of seconds", .min = 0,
+                                            .max = 1000000000};
+static const struct doc_schema_field toleration_fields[] = {
+    {"key", &s_str, false},           {"operator", &s_toleration_op, false},
+    {"value", &s_str, false},         {"effect", &s_taint_effect, false},
+    {"tolerationSeconds", &s_seconds, false}, {NULL}};
+static const struct doc_schema s_toleration = {DOC_SCHEMA_OBJECT, .fields = toleration_fields};
+static const struct doc_schema s_tolerations = {DOC_SCHEMA_LIST, .items = &s_toleration};
+static const char *const node_ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", NULL};
+static const struct doc_schema s_node_op = {DOC_SCHEMA_STR, .enum_values = node_ops};
+static const struct doc_schema_field node_req_fields[] = {
+    {"key", &s_str, true}, {"operator", &s_node_op, true}, {"values", &s_strlist, false}, {NULL}};
+static const struct doc_schema s_node_req = {DOC_SCHEMA_OBJECT, .fields = node_req_fields};
+static const struct doc_schema s_node_reqs = {DOC_SCHEMA_LIST, .items = &s_node_req};
+static const struct doc_schema_field node_term_fields[] = {
+    {"matchExpressions", &s_node_reqs, false}, {"matchFields", &s_node_reqs, false}, {NULL}};
+static const struct doc_schema s_node_term = {DOC_SCHEMA_OBJECT, .fields = node_term_fields};
+static const struct doc_schema s_node_terms = {DOC_SCHEMA_LIST, .items = &s_node_term,
+                                               .min_items = 1};
+static const struct doc_schema_field node_selector_fields[] = {
+    {"nodeSelectorTerms", &s_node_terms, true}, {NULL}};
+static const struct doc_schema s_node_selector_req = {DOC_SCHEMA_OBJECT,
+                                                      .fields = node_selector_fields};
+static const struct doc_schema s_weight = {DOC_SCHEMA_INT, "a weight (1-100)", .min = 1,
+                                           .max = 100};
+static const struct doc_schema_field preferred_fields[] = {
+    {"weight", &s_weight, true}, {"preference", &s_node_term, true}, {NULL}};
+static const struct doc_schema s_preferred = {DOC_SCHEMA_OBJECT, .fields = preferred_fields};
+static const struct doc_schema s_preferreds = {DOC_SCHEMA_LIST, .items = &s_preferred};
+static const struct doc_schema_field node_affinity_fields[] = {
+    {"requiredDuringSchedulingIgnoredDuringExecution", &s_node_selector_req, false},
+    {"preferredDuringSchedulingIgnoredDuringExecution", &s_preferreds, false},
+    {NULL}};
+static const struct doc_schema s_node_affinity = {DOC_SCHEMA_OBJECT, .fields = node_affinity_fields};
+static const struct doc_schema s_any_object = {DOC_SCHEMA_ANY, "a mapping"};
+static const struct doc_schema_field affinity_fields[] = {{"nodeAffinity", &s_node_affinity, false},
+                                                          {"podAffinity", &s_any_object, false},
+                                                          {"podAntiAffinity", &s_any_object, false},
+                                                          {NULL}};
+static const struct doc_schema s_affinity = {DOC_SCHEMA_OBJECT, .fields = affinity_fields};
+/* numbers or strings ("1", 1, "100m"): checked in intent-check.c */
+static const struct doc_schema s_quantities = {DOC_SCHEMA_ANY,
+                                               "a mapping of resource names to quantities"};
+static const struct doc_schema_field resources_fields[] = {
+    {"requests", &s_quantities, false}, {"limits", &s_quantities, false}, {NULL}};
+static const struct doc_schema s_resources = {DOC_SCHEMA_OBJECT, .fields = resources_fields};
 static const struct doc_schema_field gw_spec_fields[] = {{"controlPlane", &s_cp, true},
                                                          {"replicas", &s_replicas_obj, false},
                                                          {"runAsRoot", &s_bool, false},
                                                          {"service", &s_service, true},
+                                                         {"nodeSelector", &s_strmap, false},
+                                                         {"tolerations", &s_tolerations, false},
+                                                         {"affinity", &s_affinity, false},
+                                                         {"resources", &s_resources, false},
                                                          {"clusters", &s_selector, false},
                                                          {NULL}};
 static const struct doc_schema s_gw_spec = {DOC_SCHEMA_OBJECT, .fields = gw_spec_fields};
@@ -292,6 +348,10 @@ static void load_gateway(struct load *l, const struct doc_node *doc) {
   g->replicas_max = int_or(doc_map_get(spec, "replicas"), "max", g->replicas_min);
   g->run_as_root = bool_or(spec, "runAsRoot", false);
   g->service_type = str_or(doc_map_get(spec, "service"), "type", "ClusterIP");
+  g->node_selector = doc_map_get(spec, "nodeSelector");
+  g->tolerations = doc_map_get(spec, "tolerations");
+  g->affinity = doc_map_get(spec, "affinity");
+  g->resources = doc_map_get(spec, "resources");
   intent_selector_parse(a, doc_map_get(spec, "clusters"), &g->clusters);
   if (doc_is(ports, DOC_SEQ)) {
     g->ports = arena_array(a, ports->u.seq.n, sizeof(*g->ports));

@@ -31,6 +31,8 @@
  * external server against unless the intent names another CA. */
 #define INTENT_DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
 
+struct doc_node;
+
 struct intent_pos {
   const char *file;        /* borrowed from the repo */
   uint32_t line, col;
@@ -86,6 +88,10 @@ struct intent_gateway {
   int replicas_min, replicas_max;
   bool run_as_root;
   const char *service_type;
+  /* where and how big the gateway's pods are (dedicated egress nodes): as
+   * written (checked), for the IstioMeshGateway's spec.deployment; NULL when
+   * absent */
+  const struct doc_node *node_selector, *tolerations, *affinity, *resources;
   struct intent_gateway_port *ports;
   size_t n_ports;
   struct intent_selector clusters;

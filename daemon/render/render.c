@@ -420,6 +420,11 @@ static struct doc_node *gateway_values(struct rctx *x, const struct intent_gatew
     set_str(x, pl, RENDER_LABEL_GATEWAY_NAMESPACE, g->namespace);
     set(x, gv, "podLabels", pl);
   }
+  /* dedicated egress nodes: as written in the EgressGateway (checked there) */
+  set(x, gv, "nodeSelector", g->node_selector ? doc_copy(x->scratch, g->node_selector) : NULL);
+  set(x, gv, "tolerations", g->tolerations ? doc_copy(x->scratch, g->tolerations) : NULL);
+  set(x, gv, "affinity", g->affinity ? doc_copy(x->scratch, g->affinity) : NULL);
+  set(x, gv, "resources", g->resources ? doc_copy(x->scratch, g->resources) : NULL);
   set(x, gv, "servers", NULL);
   set(x, v, "gateway", gv);
   return v;

@@ -604,6 +604,45 @@ START_TEST(test_intent_origination_ca_fields) {
 }
 END_TEST
 
+START_TEST(test_intent_gateway_placement_fields) {
+  struct loaded l = load("g.yaml",
+                         "apiVersion: egressd.io/v1\n"
+                         "kind: EgressGateway\n"
+                         "metadata: {name: egw, namespace: egress}\n"
+                         "spec:\n"
+                         "  controlPlane: {name: cp, namespace: istio-system}\n"
+                         "  service: {ports: [{name: tls, port: 443, targetPort: 8443}]}\n"
+                         "  nodeSelector: {node-role.example.com/egress: \"true\"}\n"
+                         "  tolerations:\n"
+                         "    - {key: dedicated, operator: Equal, value: egress, effect: NoSchedule}\n"
+                         "    - {operator: Exists, value: x}\n"
+                         "    - {key: k, effect: NoSchedule, tolerationSeconds: 30}\n"
+                         "    - {key: k, operator: Matches}\n"
+                         "  affinity:\n"
+                         "    nodeAffinity:\n"
+                         "      requiredDuringSchedulingIgnoredDuringExecution:\n"
+                         "        nodeSelectorTerms:\n"
+                         "          - matchExpressions: [{key: zone, operator: Within, values: [a]}]\n"
+                         "  resources:\n"
+                         "    requests: {cpu: 200m, memory: 256Mi, ephemeral-storage: 1e3}\n"
+                         "    limits: {memory: 512MB, cpu: half}\n",
+                         NULL);
+
+  EXPECT(&l,
+         "g.yaml:10:7: error: toleration 2: operator Exists matches any value; remove value",
+         "g.yaml:11:7: error: toleration 3: tolerationSeconds applies only to effect NoExecute",
+         "g.yaml:12:26: error: spec.tolerations[3].operator: 'Matches' is not one of Exists, Equal",
+         "g.yaml:17:54: error: spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuring"
+         "Execution.nodeSelectorTerms[0].matchExpressions[0].operator: 'Within' is not one of In, "
+         "NotIn, Exists, DoesNotExist, Gt, Lt",
+         "g.yaml:20:22: error: resources.limits.memory: '512MB' is not a Kubernetes quantity; write a "
+         "number with an optional suffix, such as 100m (CPU) or 128Mi (memory)",
+         "g.yaml:20:34: error: resources.limits.cpu: 'half' is not a Kubernetes quantity; write a "
+         "number with an optional suffix, such as 100m (CPU) or 128Mi (memory)");
+  loaded_dispose(&l);
+}
+END_TEST
+
 START_TEST(test_intent_kind_and_api_version) {
   struct loaded l = load("i.yaml",
                          "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
@@ -811,6 +850,7 @@ static Suite *intent_suite(void) {
   tcase_add_test(tc, test_intent_same_host_port_same_gateway_different_meaning);
   tcase_add_test(tc, test_intent_same_host_port_same_gateway_same_meaning_ok);
   tcase_add_test(tc, test_intent_origination_ca_fields);
+  tcase_add_test(tc, test_intent_gateway_placement_fields);
   tcase_add_test(tc, test_intent_kind_and_api_version);
   tcase_add_test(tc, test_intent_duplicates_and_second_fleet);
   tcase_add_test(tc, test_intent_yaml_syntax_error_and_others_reported_together);
