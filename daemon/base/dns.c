@@ -100,3 +100,13 @@ const char *dns_host_check(const char *s) {
     return "has an all-numeric top-level domain; IP addresses are not external hosts here";
   return NULL;
 }
+
+bool dns_host_covers(const char *pattern, const char *host) {
+  size_t np, nh;
+
+  if (pattern[0] != '*' || pattern[1] != '.')
+    return strcmp(pattern, host) == 0;
+  np = strlen(pattern + 1); /* ".example.com" */
+  nh = strlen(host);
+  return nh > np && strcmp(host + nh - np, pattern + 1) == 0 && host[0] != '.';
+}

@@ -2,6 +2,8 @@
  * NULL when @s is valid, else a short reason a user can act on. */
 #pragma once
 
+#include <stdbool.h>
+
 /* DNS-1123 label: 1-63 of [a-z0-9-], starting and ending alphanumeric.
  * Kubernetes namespaces, label-like names, Istio Gateway names. */
 const char *dns_label_check(const char *s);
@@ -18,3 +20,8 @@ const char *dns_subdomain_check(const char *s);
  * as the whole first label ("*.example.com"); at most 253 characters; a
  * trailing dot is not allowed. */
 const char *dns_host_check(const char *s);
+/* Does host pattern @pattern ("*.example.com" or a plain name) cover the
+ * plain host @host? A wildcard covers names with one or more labels in its
+ * place (as Istio matches "*.example.com": a.example.com, a.b.example.com),
+ * not the bare domain. */
+bool dns_host_covers(const char *pattern, const char *host);

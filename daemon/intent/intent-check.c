@@ -43,7 +43,7 @@ static bool gateway_port_protocol(const char *name, enum intent_protocol *ret) {
     const char *prefix;
     enum intent_protocol proto;
   } map[] = {{"https", INTENT_PROTOCOL_HTTPS}, {"http", INTENT_PROTOCOL_HTTP},
-             {"tls", INTENT_PROTOCOL_TLS}};
+             {"tls", INTENT_PROTOCOL_TLS}, {"tcp", INTENT_PROTOCOL_TCP}};
 
   for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
     size_t n = strlen(map[i].prefix);
@@ -156,7 +156,8 @@ static void check_gateway(struct load *l, struct intent_gateway *g) {
     else if (!gateway_port_protocol(p->name, &p->protocol))
       E(l, p->pos,
         "gateway port name '%s' does not say its protocol; name it http, http-<suffix>, https, "
-        "https-<suffix>, tls or tls-<suffix> (Istio selects the protocol from the name)",
+        "https-<suffix>, tls, tls-<suffix>, tcp or tcp-<suffix> (Istio selects the protocol from "
+        "the name)",
         p->name);
     if (!g->run_as_root && p->target_port < 1024)
       E(l, p->pos,
@@ -227,19 +228,70 @@ static void check_intent(struct load *l, struct intent *in) {
   if (in->gateway_ref)
     resolve_gateway(l, in); /* else the schema check reported it missing */
   for (size_t i = 0; i < in->n_hosts; i++) {
-    const char *h = in->hosts[i], *why = dns_host_check(h);
-    char shown[300];
+    const char *h = in->hosts[i], *why;
+    char shown[300], ip[16];
+    const char *slash = strchr(h, '/');
 
+    if (intent_host_ip(h, ip, sizeof(ip))) {
+      for (size_t p = 0; p < in->n_ports; p++)
+        if (in->ports[p].protocol != INTENT_PROTOCOL_TCP) {
+          E(l, in->host_pos[i],
+            "host '%s' is an address, which only TCP can reach (a TLS SNI and an HTTP Host name a "
+            "host): give every port of intent %s protocol TCP, or name the host",
+            h, in->id);
+          break;
+        }
+      continue;
+    }
+    if (slash && slash > h) {
+      char first[64];
+      str_copy(first, sizeof(first), h);
+      first[slash - h < (ptrdiff_t)sizeof(first) ? slash - h : 0] = '\0';
+      if (intent_host_ip(first, ip, sizeof(ip))) {
+        E(l, in->host_pos[i],
+          "host '%s' is an address range; an egress gateway connects to one address it knows (the "
+          "client's original destination does not reach it), so list the addresses one by one "
+          "(%s)",
+          h, ip);
+        continue;
+      }
+    }
+    why = dns_host_check(h);
     if (why)
       E(l, in->host_pos[i], "host '%s' %s", str_escape(shown, sizeof(shown), h), why);
-    else if (h[0] == '*')
+    else if (h[0] == '*' && (in->n_hosts > 1 || !in->upstream))
       E(l, in->host_pos[i],
-        "host '%s' is a wildcard; an egress gateway forwards to one resolvable host, so list "
-        "the hosts explicitly",
-        h);
+        "host '%s' is a wildcard; an egress gateway forwards to one resolvable host: give the "
+        "intent that one host as upstream (the server that hosts every name the wildcard "
+        "covers, such as www.%s), with the wildcard its only host, or list the hosts",
+        h, h + 2);
     for (size_t j = 0; j < i; j++)
       if (strcmp(in->hosts[j], h) == 0)
         E(l, in->host_pos[i], "host '%s' is listed twice in intent %s", h, in->id);
+  }
+  if (in->upstream) {
+    const char *why = dns_host_check(in->upstream);
+    if (!(in->n_hosts == 1 && in->hosts[0][0] == '*'))
+      E(l, in->upstream_pos,
+        "upstream is where the gateway sends the names of a wildcard host; intent %s has %s",
+        in->id, in->n_hosts == 1 ? "no wildcard host" : "more than one host (a wildcard is alone)");
+    else if (why || in->upstream[0] == '*')
+      E(l, in->upstream_pos, "upstream '%s' %s", in->upstream,
+        why ? why : "is a wildcard; name the one server");
+    else if (!dns_host_covers(in->hosts[0], in->upstream))
+      E(l, in->upstream_pos,
+        "upstream '%s' is not one of the names '%s' covers; the gateway must reach a server of "
+        "those names",
+        in->upstream, in->hosts[0]);
+    for (size_t p = 0; p < in->n_ports; p++)
+      if (in->ports[p].protocol == INTENT_PROTOCOL_TCP)
+        E(l, in->ports[p].pos,
+          "a wildcard host needs a protocol that names the host (HTTP, TLS); TCP names none");
+    if (in->tls_origination)
+      E(l, in->upstream_pos,
+        "tlsOrigination cannot serve a wildcard host: the gateway would open TLS to the upstream "
+        "for every name, with the upstream's name as SNI, whatever name the application asked "
+        "for; originate TLS per named host instead");
   }
   if ((in->ca_certificates || in->credential_name) && !in->tls_origination)
     E(l, in->ca_pos,
@@ -277,7 +329,10 @@ static void check_intent(struct load *l, struct intent *in) {
       E(l, p->pos,
         "gateway %s has no service port %d; add it to the gateway's spec.service.ports (for "
         "example {name: %s-%d, port: %d, targetPort: %d})",
-        in->gateway->id, p->number, p->protocol == INTENT_PROTOCOL_HTTP ? "http" : "tls",
+        in->gateway->id, p->number,
+        p->protocol == INTENT_PROTOCOL_HTTP  ? "http"
+        : p->protocol == INTENT_PROTOCOL_TCP ? "tcp"
+                                             : "tls",
         p->number, p->number, p->number < 1024 ? p->number + 8000 : p->number);
     else if (!intent_protocol_compatible(p->protocol, gp->protocol))
       E(l, p->pos,
@@ -360,10 +415,8 @@ static const char *str_or(const char *s, const char *dflt) { return s ? s : dflt
  * Returns NULL when they agree, else what differs. */
 static const char *meaning_differs(const struct intent *a, const struct intent_port *pa,
                                    const struct intent *b, const struct intent_port *pb) {
-  bool http_a = pa->protocol == INTENT_PROTOCOL_HTTP, http_b = pb->protocol == INTENT_PROTOCOL_HTTP;
-
-  if (http_a != http_b)
-    return "the protocol (plain HTTP against TLS from the application)";
+  if (!intent_protocol_compatible(pa->protocol, pb->protocol))
+    return "the protocol (plain HTTP, TLS from the application, or TCP)";
   if (a->tls_origination != b->tls_origination)
     return "TLS origination (one originates TLS at the gateway, the other does not)";
   if (pa->target_port != pb->target_port)
@@ -373,6 +426,51 @@ static const char *meaning_differs(const struct intent *a, const struct intent_p
        !str_eq(str_or(a->credential_name, ""), str_or(b->credential_name, ""))))
     return "the CA the gateway verifies the server with (caCertificates, credentialName)";
   return NULL;
+}
+
+/* TCP to a host name is routed by port alone: a TCP connection names no host
+ * (a host given by address is routed by the address). So in one namespace a
+ * port that goes to a host name over TCP goes nowhere else. Called for each
+ * (intent, host, port) of a round; @by_port maps "ns|port" to the first
+ * claim (malloc'd "tcp|<id>|<host>|<line>" or "other|<id>|<host>|<line>"). */
+static void check_tcp_port(struct load *l, struct strmap *by_port, struct strmap *reported,
+                           const struct intent *in, size_t h, const struct intent_port *p) {
+  char key[300], ip[16], claim[700], pair[900];
+  bool tcp_name = p->protocol == INTENT_PROTOCOL_TCP && !intent_host_ip(in->hosts[h], ip, sizeof(ip));
+  const char *prev;
+
+  if ((p->protocol == INTENT_PROTOCOL_TCP && !tcp_name) || strchr(in->hosts[h], '/'))
+    return; /* by address (a range is refused on its own) */
+  str_format(key, sizeof(key), "%s|%d", in->namespace, p->number);
+  str_format(claim, sizeof(claim), "%s|%s|%s|%s:%u", tcp_name ? "tcp" : "other", in->id,
+             in->hosts[h], in->file, p->pos.line);
+  prev = strmap_get(by_port, key);
+  if (!prev) {
+    strmap_put(by_port, key, xstrdup(claim));
+    return;
+  }
+  if (!tcp_name && str_has_prefix(prev, "other|"))
+    return;
+  {
+    char other_id[300], other_host[300], other_at[400];
+    const char *a = strchr(prev, '|') + 1, *b = strchr(a, '|'), *c = strchr(b + 1, '|');
+    str_copy(other_id, sizeof(other_id), a);
+    other_id[b - a < (ptrdiff_t)sizeof(other_id) ? b - a : 0] = '\0';
+    str_copy(other_host, sizeof(other_host), b + 1);
+    other_host[c - b - 1 < (ptrdiff_t)sizeof(other_host) ? c - b - 1 : 0] = '\0';
+    str_copy(other_at, sizeof(other_at), c + 1);
+    if (str_eq(other_host, in->hosts[h]))
+      return; /* the same host on that port: not ambiguous */
+    str_format(pair, sizeof(pair), "tcp|%s|%s", key, in->hosts[h]);
+    if (strmap_has(reported, pair))
+      return;
+    strmap_put(reported, pair, NULL);
+    E(l, p->pos,
+      "port %d of namespace '%s' goes to '%s' here and to '%s' in intent %s (%s); TCP to a host "
+      "name is routed by port alone (a TCP connection names no host), so one port can go to one "
+      "such host per namespace: use another port, or the host's address",
+      p->number, in->namespace, in->hosts[h], other_host, other_id, other_at);
+  }
 }
 
 /* One (host, port) leaves through one gateway per cluster, with one meaning;
@@ -390,7 +488,7 @@ static void check_conflicts(struct load *l) {
     rounds = 1; /* every intent is on every cluster: one round sees it all */
   for (size_t c = 0; c < rounds; c++) {
     const struct intent_fleet_cluster *cl = selective ? &f->clusters[c] : NULL;
-    struct strmap by_host_port = {0}, by_ns_host = {0};
+    struct strmap by_host_port = {0}, by_ns_host = {0}, by_ns_port = {0};
 
     for (size_t i = 0; i < l->repo->n_intents; i++) {
       struct intent *in = l->repo->intents[i];
@@ -414,6 +512,7 @@ static void check_conflicts(struct load *l) {
           }
         }
         for (size_t p = 0; p < in->n_ports; p++) {
+          check_tcp_port(l, &by_ns_port, &reported, in, h, &in->ports[p]);
           str_format(key, sizeof(key), "%s:%d", in->hosts[h], in->ports[p].number);
           other = strmap_get(&by_host_port, key);
           if (!other) {
@@ -457,6 +556,7 @@ static void check_conflicts(struct load *l) {
     }
     strmap_dispose(&by_host_port);
     strmap_dispose(&by_ns_host);
+    strmap_dispose_free(&by_ns_port);
   }
   strmap_dispose(&reported);
 }

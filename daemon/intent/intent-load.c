@@ -146,7 +146,7 @@ static const struct doc_schema_field gw_spec_fields[] = {{"controlPlane", &s_cp,
 static const struct doc_schema s_gw_spec = {DOC_SCHEMA_OBJECT, .fields = gw_spec_fields};
 
 /* EgressIntent */
-static const char *const protocols[] = {"HTTP", "HTTPS", "TLS", NULL};
+static const char *const protocols[] = {"HTTP", "HTTPS", "TLS", "TCP", NULL};
 static const struct doc_schema s_protocol = {DOC_SCHEMA_STR, .enum_values = protocols};
 static const struct doc_schema_field port_fields[] = {{"number", &s_port, true},
                                                       {"protocol", &s_protocol, true},
@@ -158,6 +158,7 @@ static const struct doc_schema s_intent_ports = {DOC_SCHEMA_LIST, .items = &s_in
 static const struct doc_schema_field intent_spec_fields[] = {{"gateway", &s_str, true},
                                                              {"hosts", &s_hosts, true},
                                                              {"ports", &s_intent_ports, true},
+                                                             {"upstream", &s_str, false},
                                                              {"tlsOrigination", &s_bool, false},
                                                              {"caCertificates", &s_str, false},
                                                              {"credentialName", &s_str, false},
@@ -311,6 +312,8 @@ static int protocol_of(const char *s) {
     return INTENT_PROTOCOL_TLS;
   if (str_eq(s, "HTTP"))
     return INTENT_PROTOCOL_HTTP;
+  if (str_eq(s, "TCP"))
+    return INTENT_PROTOCOL_TCP;
   return -1;
 }
 
@@ -388,6 +391,8 @@ static void load_intent(struct load *l, const struct doc_node *doc) {
   in->path = doc->file + l->prefix_len;
   in->gateway_ref = doc_map_str(spec, "gateway");
   in->tls_origination = bool_or(spec, "tlsOrigination", false);
+  in->upstream = doc_map_str(spec, "upstream");
+  in->upstream_pos = doc_map_get(spec, "upstream") ? pos_of(doc_map_get(spec, "upstream")) : in->pos;
   in->ca_certificates = doc_map_str(spec, "caCertificates");
   in->credential_name = doc_map_str(spec, "credentialName");
   {
@@ -677,10 +682,57 @@ const char *intent_protocol_name(enum intent_protocol p) {
     return "HTTPS";
   case INTENT_PROTOCOL_TLS:
     return "TLS";
+  case INTENT_PROTOCOL_TCP:
+    return "TCP";
   }
   return "?";
 }
 
+/* HTTP, TLS (HTTPS is TLS on the wire) and TCP each need a gateway port of
+ * their own kind. */
+static int protocol_class(enum intent_protocol p) {
+  return p == INTENT_PROTOCOL_HTTP ? 0 : p == INTENT_PROTOCOL_TCP ? 2 : 1;
+}
+
 bool intent_protocol_compatible(enum intent_protocol a, enum intent_protocol b) {
-  return (a == INTENT_PROTOCOL_HTTP) == (b == INTENT_PROTOCOL_HTTP);
+  return protocol_class(a) == protocol_class(b);
+}
+
+bool intent_host_ip(const char *host, char *ret, size_t size) {
+  unsigned parts = 0, value = 0, digits = 0;
+  const char *p = host;
+
+  for (;; p++) {
+    if (*p >= '0' && *p <= '9') {
+      value = value * 10 + (unsigned)(*p - '0');
+      if (++digits > 3 || value > 255)
+        return false;
+    } else if (*p == '.' || *p == '\0' || *p == '/') {
+      if (!digits)
+        return false;
+      parts++;
+      value = digits = 0;
+      if (*p != '.')
+        break;
+    } else {
+      return false;
+    }
+  }
+  if (parts != 4 || (*p == '/' && strcmp(p, "/32") != 0))
+    return false;
+  if ((size_t)(p - host) + 1 > size)
+    return false;
+  memcpy(ret, host, (size_t)(p - host));
+  ret[p - host] = '\0';
+  return true;
+}
+
+void intent_ip_host_name(const char *ip, char *ret, size_t size) {
+  char dashed[16];
+  size_t i;
+
+  for (i = 0; ip[i] && i < sizeof(dashed) - 1; i++)
+    dashed[i] = ip[i] == '.' ? '-' : ip[i];
+  dashed[i] = '\0';
+  str_format(ret, size, "ip-%s.egressd.internal", dashed);
 }

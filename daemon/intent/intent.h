@@ -71,6 +71,7 @@ enum intent_protocol {
   INTENT_PROTOCOL_HTTP,
   INTENT_PROTOCOL_HTTPS,   /* TLS from the app, passed through by SNI */
   INTENT_PROTOCOL_TLS,     /* the same on the wire; any TLS protocol */
+  INTENT_PROTOCOL_TCP,     /* opaque TCP (databases, SMTP): routed by port, or by address */
 };
 
 struct intent_gateway_port {
@@ -117,6 +118,11 @@ struct intent {
   size_t n_hosts;
   struct intent_port *ports;
   size_t n_ports;
+  /* with a wildcard host (*.example.com): the one server that hosts every
+   * name the wildcard covers, where the gateway sends it all (istio.io's
+   * wildcard egress for a single hosting server) */
+  const char *upstream;
+  struct intent_pos upstream_pos;
   bool tls_origination;
   /* with tls_origination: how the gateway verifies the external server. At
    * most one is set; neither means the system CA bundle of the gateway pod
@@ -204,6 +210,13 @@ bool intent_gateway_applies_to(const struct intent_gateway *gw,
                                const struct intent_fleet_cluster *cluster);
 
 const char *intent_protocol_name(enum intent_protocol p);
+
+/* Is @host an IPv4 address ("10.1.2.3", or "10.1.2.3/32")? Then @ret (at
+ * least 16 bytes) gets the address alone. An intent may name an address
+ * for TCP ports only; the mesh knows it by intent_ip_host_name(). */
+bool intent_host_ip(const char *host, char *ret, size_t size);
+/* The mesh host name that stands for an IPv4 address: ip-10-1-2-3.egressd.internal. */
+void intent_ip_host_name(const char *ip, char *ret, size_t size);
 /* Do an intent port of protocol @intent_proto and a gateway port of
  * @gateway_proto carry the same kind of traffic (HTTP, or TLS by SNI)? */
 bool intent_protocol_compatible(enum intent_protocol intent_proto,

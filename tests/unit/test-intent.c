@@ -238,8 +238,10 @@ START_TEST(test_intent_hosts_must_be_fqdn) {
          "(api.example.com)",
          "i.yaml:8:7: error: host 'api*.example.com' may use a wildcard only as the whole first "
          "label (*.example.com)",
-         "i.yaml:9:7: error: host '*.example.com' is a wildcard; an egress gateway forwards to "
-         "one resolvable host, so list the hosts explicitly",
+         "i.yaml:9:7: error: host '*.example.com' is a wildcard; an egress gateway forwards to one "
+         "resolvable host: give the intent that one host as upstream (the server that hosts every "
+         "name the wildcard covers, such as www.example.com), with the wildcard its only host, or "
+         "list the hosts",
          "i.yaml:10:7: error: host 'a..example.com' has an empty label between dots",
          "i.yaml:12:7: error: host 'ok.example.com' is listed twice in intent ns/a");
   loaded_dispose(&l);
@@ -260,7 +262,7 @@ START_TEST(test_intent_ports_range_and_protocols) {
 
   EXPECT(&l, "i.yaml:8:16: error: spec.ports[0].number: 0 is out of range 1-65535",
          "i.yaml:9:16: error: spec.ports[1].number: 70000 is out of range 1-65535",
-         "i.yaml:10:31: error: spec.ports[2].protocol: 'QUIC' is not one of HTTP, HTTPS, TLS");
+         "i.yaml:10:31: error: spec.ports[2].protocol: 'QUIC' is not one of HTTP, HTTPS, TLS, TCP");
   loaded_dispose(&l);
 }
 END_TEST
@@ -313,8 +315,8 @@ START_TEST(test_intent_gateway_port_name_must_carry_protocol) {
 
   EXPECT(&l,
          "gw2.yaml:8:9: error: gateway port name 'web' does not say its protocol; name it http, "
-         "http-<suffix>, https, https-<suffix>, tls or tls-<suffix> (Istio selects the protocol "
-         "from the name)",
+         "http-<suffix>, https, https-<suffix>, tls, tls-<suffix>, tcp or tcp-<suffix> (Istio "
+         "selects the protocol from the name)",
          "gw2.yaml:10:9: error: gateway egress/named has port name 'http-alt' twice (also at line "
          "9)");
   loaded_dispose(&l);
@@ -643,6 +645,112 @@ START_TEST(test_intent_gateway_placement_fields) {
 }
 END_TEST
 
+START_TEST(test_intent_tcp_by_name_and_by_address) {
+  struct loaded l = load("tcp-gateway.yaml",
+                         "apiVersion: egressd.io/v1\n"
+                         "kind: EgressGateway\n"
+                         "metadata: {name: tcp, namespace: egress}\n"
+                         "spec:\n"
+                         "  controlPlane: {name: cp, namespace: istio-system}\n"
+                         "  service:\n"
+                         "    ports:\n"
+                         "      - {name: tcp-pg, port: 5432, targetPort: 15432}\n"
+                         "      - {name: http, port: 80, targetPort: 8080}\n",
+                         "i.yaml",
+                         INTENT_HEAD "metadata: {name: a, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/tcp\n"
+                                     "  hosts: [db.example.com, 10.1.2.3, 10.1.2.4/32]\n"
+                                     "  ports: [{number: 5432, protocol: TCP}]\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: b, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/tcp\n"
+                                     "  hosts: [replica.example.com, 10.9.0.0/16]\n"
+                                     "  ports: [{number: 5432, protocol: TCP}]\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: c, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/tcp\n"
+                                     "  hosts: [10.1.2.5]\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: d, namespace: other}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/tcp\n"
+                                     "  hosts: [replica.example.com]\n"
+                                     "  ports: [{number: 5432, protocol: TCP}]\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: e, namespace: ns2}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [x.example.com]\n"
+                                     "  ports: [{number: 443, protocol: TCP}]\n",
+                         NULL);
+
+  EXPECT(&l,
+         "i.yaml:14:32: error: host '10.9.0.0/16' is an address range; an egress gateway connects to "
+         "one address it knows (the client's original destination does not reach it), so list the "
+         "addresses one by one (10.9.0.0)",
+         "i.yaml:15:11: error: port 5432 of namespace 'ns' goes to 'replica.example.com' here and to "
+         "'db.example.com' in intent ns/a (i.yaml:7); TCP to a host name is routed by port alone (a "
+         "TCP connection names no host), so one port can go to one such host per namespace: use "
+         "another port, or the host's address",
+         "i.yaml:22:11: error: host '10.1.2.5' is an address, which only TCP can reach (a TLS SNI and "
+         "an HTTP Host name a host): give every port of intent ns/c protocol TCP, or name the host",
+         "i.yaml:39:11: error: port 443 is TCP here but gateway egress/gw serves it as TLS (port "
+         "'tls'); use another port or another gateway");
+  loaded_dispose(&l);
+}
+END_TEST
+
+START_TEST(test_intent_wildcard_host_needs_its_upstream) {
+  struct loaded l = load("i.yaml",
+                         INTENT_HEAD "metadata: {name: a, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [\"*.wikipedia.org\"]\n"
+                                     "  upstream: www.wikipedia.org\n"
+                                     "  ports: [{number: 443, protocol: TLS}]\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: b, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [\"*.example.org\"]\n"
+                                     "  ports: [{number: 443, protocol: TLS}]\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: c, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [\"*.example.net\"]\n"
+                                     "  upstream: example.net\n"
+                                     "  ports: [{number: 80, protocol: HTTP}]\n"
+                                     "  tlsOrigination: true\n"
+                                     "---\n" INTENT_HEAD
+                                     "metadata: {name: d, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [d.example.com]\n"
+                                     "  upstream: d.example.com\n"
+                                     "  ports: [{number: 443, protocol: TLS}]\n",
+                         NULL);
+
+  EXPECT(&l,
+         "i.yaml:15:11: error: host '*.example.org' is a wildcard; an egress gateway forwards to one "
+         "resolvable host: give the intent that one host as upstream (the server that hosts every "
+         "name the wildcard covers, such as www.example.org), with the wildcard its only host, or "
+         "list the hosts",
+         "i.yaml:24:13: error: tlsOrigination cannot serve a wildcard host: the gateway would open "
+         "TLS to the upstream for every name, with the upstream's name as SNI, whatever name the "
+         "application asked for; originate TLS per named host instead",
+         "i.yaml:24:13: error: upstream 'example.net' is not one of the names '*.example.net' "
+         "covers; the gateway must reach a server of those names",
+         "i.yaml:34:13: error: upstream is where the gateway sends the names of a wildcard host; "
+         "intent ns/d has no wildcard host");
+  loaded_dispose(&l);
+}
+END_TEST
+
 START_TEST(test_intent_kind_and_api_version) {
   struct loaded l = load("i.yaml",
                          "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
@@ -851,6 +959,8 @@ static Suite *intent_suite(void) {
   tcase_add_test(tc, test_intent_same_host_port_same_gateway_same_meaning_ok);
   tcase_add_test(tc, test_intent_origination_ca_fields);
   tcase_add_test(tc, test_intent_gateway_placement_fields);
+  tcase_add_test(tc, test_intent_tcp_by_name_and_by_address);
+  tcase_add_test(tc, test_intent_wildcard_host_needs_its_upstream);
   tcase_add_test(tc, test_intent_kind_and_api_version);
   tcase_add_test(tc, test_intent_duplicates_and_second_fleet);
   tcase_add_test(tc, test_intent_yaml_syntax_error_and_others_reported_together);
