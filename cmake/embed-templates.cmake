@@ -1,11 +1,20 @@
-# Generate a C source holding the built-in templates (templates/*.yaml), so
-# the egressd binary never depends on files found at run time.
-#   cmake -DINPUT_DIR=... -DOUTPUT=... -P embed-templates.cmake
-file(GLOB files RELATIVE ${INPUT_DIR} ${INPUT_DIR}/*.yaml)
+# Generate a C source holding files as a struct render_builtin array, so the
+# egressd binary never depends on files found at run time: the built-in
+# templates (templates/*.yaml -> render_builtins) and the CRD schemas
+# (daemon/render/crd-schemas.json -> render_crd_files).
+#   cmake -DINPUT_DIR=... -DOUTPUT=... [-DPATTERN=*.yaml] [-DARRAY=render_builtins]
+#         -P embed-templates.cmake
+if(NOT DEFINED PATTERN)
+  set(PATTERN "*.yaml")
+endif()
+if(NOT DEFINED ARRAY)
+  set(ARRAY "render_builtins")
+endif()
+file(GLOB files RELATIVE ${INPUT_DIR} ${INPUT_DIR}/${PATTERN})
 list(SORT files)
-set(out "/* Generated from the .yaml files of templates/ by cmake/embed-templates.cmake. Do not edit. */\n")
+set(out "/* Generated from ${PATTERN} by cmake/embed-templates.cmake. Do not edit. */\n")
 string(APPEND out "#include \"render/render-int.h\"\n\n")
-string(APPEND out "const struct render_builtin render_builtins[] = {\n")
+string(APPEND out "const struct render_builtin ${ARRAY}[] = {\n")
 foreach(f IN LISTS files)
   file(READ ${INPUT_DIR}/${f} hex HEX)
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "\\\\x\\1" escaped "${hex}")

@@ -29,3 +29,27 @@ extern const struct render_builtin render_builtins[];
 int render_template_apply(struct doc_arena *out, const struct doc_node *tmpl,
                           const struct doc_node *values, struct doc_node **ret,
                           struct diag_list *diags);
+
+/* crd-schemas.json (tools/gen-crd-schemas.py), generated into the build by
+ * cmake/embed-templates.cmake like the templates; terminated by {NULL}. */
+extern const struct render_builtin render_crd_files[];
+
+/* The CRD check of template overrides (render-crd.c). */
+struct render_crd;
+
+/* Check @obj, rendered from a template override as @api_version @kind,
+ * against that CRD's structural schema (Istio 1.17.8 for networking.istio.io
+ * v1beta1 and v1alpha3 and security.istio.io v1beta1, Istio head for v1, SMM
+ * 1.17 for the IstioMeshGateway): undeclared fields (unless the schema keeps
+ * unknown fields or has additionalProperties), types, enums and required
+ * fields. Each problem goes to @diags as an error at the template position
+ * where the offending field or value was written, once per render even when
+ * many objects repeat it.
+ *
+ * *@crd is NULL before the first call of a render; the schemas are then
+ * parsed into @arena, which must outlive every call (nothing else to free).
+ * Returns the number of problems of @obj (0: valid, or a kind without a
+ * schema), or -EBADMSG when the embedded schemas do not parse (reported to
+ * @diags once; a bug of the build). */
+int render_crd_check(struct render_crd **crd, struct doc_arena *arena, const char *api_version,
+                     const char *kind, const struct doc_node *obj, struct diag_list *diags);

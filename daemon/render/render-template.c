@@ -1,7 +1,11 @@
 /* The template engine: a parsed YAML template plus a tree of values gives a
  * new tree. Values enter as nodes (or, inside a longer string, as the text of
  * a scalar), so no value can change the structure of the document: a host
- * named "a: b\n- c" stays one string. See render-int.h for the syntax. */
+ * named "a: b\n- c" stays one string. See render-int.h for the syntax.
+ *
+ * Positions: every node and map key of the result keeps the template's
+ * file:line:col; a value inserted whole gets its placeholder's position (its
+ * inner nodes, built in code, have none). render-crd.c reports at them. */
 #include <errno.h>
 #include <string.h>
 
@@ -85,7 +89,13 @@ static struct doc_node *subst_string(struct tctx *t, const struct doc_node *n) {
     }
     if (!v || v->type == DOC_NULL)
       return ABSENT;
-    return doc_copy(t->out, v);
+    res = doc_copy(t->out, v);
+    if (!res->line) { /* a value built in code: it was written at the placeholder */
+      res->file = n->file;
+      res->line = n->line;
+      res->col = n->col;
+    }
+    return res;
   }
   if (!memchr(s, '$', len))
     return doc_copy(t->out, n);
@@ -143,9 +153,20 @@ static struct doc_node *apply(struct tctx *t, const struct doc_node *n) {
   case DOC_MAP:
     res = doc_new_map(t->out);
     for (size_t i = 0; i < n->u.map.n; i++) {
-      struct doc_node *v = apply(t, n->u.map.items[i].value);
-      if (v != ABSENT)
-        doc_map_set(t->out, res, n->u.map.items[i].key, v);
+      const struct doc_pair *p = &n->u.map.items[i];
+      struct doc_node *v = apply(t, p->value);
+      struct doc_pair *last;
+
+      if (v == ABSENT)
+        continue;
+      doc_map_set(t->out, res, p->key, v);
+      /* keep where the key was written: the CRD check of overrides points
+       * at it (a parsed template's keys are unique, so it was appended) */
+      last = &res->u.map.items[res->u.map.n - 1];
+      if (last->value == v) {
+        last->line = p->line;
+        last->col = p->col;
+      }
     }
     break;
   default:

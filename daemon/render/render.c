@@ -11,7 +11,9 @@
  *
  * When you add a rendered kind: enum render_kind and kind_infos, a template
  * in templates/, a builder below, render_repo's pass list, docs/templates.md,
- * the golden files in tests/data/render and the schema check test.
+ * the golden files in tests/data/render (and their *.mesh tables), the
+ * schema check test, and its CRD schema (tools/gen-crd-schemas.py writes
+ * crd-schemas.json for render-crd.c).
  */
 #include "render/render.h"
 
@@ -101,6 +103,8 @@ struct rctx {
   const char *net_api, *sec_api;     /* "networking.istio.io/v1beta1" ... */
   struct doc_arena *tmpl_arena;      /* parsed templates, for the whole run */
   struct doc_node *tmpl[_T_MAX];
+  bool overridden[_T_MAX];           /* from the config repo: held to the CRD schema */
+  struct render_crd *crd;            /* the CRD schemas, in tmpl_arena once needed */
   struct doc_arena *scratch;         /* one object at a time */
   struct doc_arena *jobs_arena;      /* names of the jobs of one kind */
   struct gwinfo *gws;
@@ -118,6 +122,8 @@ struct rctx {
 /* ---- value builders ---- */
 
 static struct doc_node *str(struct rctx *x, const char *s) { return doc_new_str(x->scratch, s); }
+static const char *mesh_host(struct rctx *x, const char *host);
+static const char *name_host(struct rctx *x, const char *host);
 static struct doc_node *num(struct rctx *x, int64_t i) { return doc_new_int(x->scratch, i); }
 
 static void set(struct rctx *x, struct doc_node *m, const char *k, struct doc_node *v) {
@@ -270,12 +276,33 @@ static bool gateway_has_servers(const struct gwinfo *gi) {
   return false;
 }
 
+static bool host_is_ip(const char *host) {
+  char ip[16];
+  return intent_host_ip(host, ip, sizeof(ip));
+}
+
+/* The SNI of the sidecar's mTLS to the gateway for a host, which picks the
+ * gateway's server for it: the host (its mesh name), or for a wildcard host
+ * the intent's upstream (the Gateway server of "*.example.com" matches it). */
+static const char *mtls_sni(struct rctx *x, const struct intent *in, const char *host) {
+  return host[0] == '*' && in->upstream ? in->upstream : mesh_host(x, host);
+}
+
+/* Does the intent name a host by name (then it has a DNS ServiceEntry)? */
+static bool has_named_host(const struct intent *in) {
+  for (size_t h = 0; h < in->n_hosts; h++)
+    if (!host_is_ip(in->hosts[h]))
+      return true;
+  return false;
+}
+
 static bool on_cluster(struct rctx *x, const struct intent *in) {
   return in->gateway && intent_applies_to(in, x->opts->cluster) &&
          strmap_has(&x->gw_by_id, in->gateway->id);
 }
 
 #define SIDECAR_NAME "egressd-registry-only"
+#define UPSTREAM_JOB (SIZE_MAX - 1) /* the ServiceEntry of a wildcard intent's upstream */
 
 /* One TLS-origination DestinationRule per gateway and host, in the gateway's
  * namespace; the job names the first intent that originates TLS to it. */
@@ -317,7 +344,17 @@ static void plan_kind(struct rctx *x, enum render_kind kind) {
       if (!on_cluster(x, in))
         continue;
       if (kind == RENDER_KIND_SERVICE_ENTRY) {
-        add_job(x, T_SERVICE_ENTRY, kind, in->namespace, in->name, in, NULL, 0);
+        /* one for the hosts named by name (DNS), one per address (STATIC);
+         * a wildcard's (NONE) and its upstream's (DNS, for the gateway) */
+        if (has_named_host(in))
+          add_job(x, T_SERVICE_ENTRY, kind, in->namespace, in->name, in, NULL, SIZE_MAX);
+        if (in->upstream)
+          add_job(x, T_SERVICE_ENTRY, kind, in->namespace, job_name(x, in->name, "upstream", NULL),
+                  in, NULL, UPSTREAM_JOB);
+        for (size_t h = 0; h < in->n_hosts; h++)
+          if (host_is_ip(in->hosts[h]))
+            add_job(x, T_SERVICE_ENTRY, kind, in->namespace,
+                    job_name(x, in->name, in->hosts[h], NULL), in, NULL, h);
         continue;
       }
       if (kind == RENDER_KIND_DESTINATION_RULE)
@@ -325,7 +362,7 @@ static void plan_kind(struct rctx *x, enum render_kind kind) {
                 job_name(x, in->name, "gateway", NULL), in, NULL, 0);
       for (size_t h = 0; kind == RENDER_KIND_VIRTUAL_SERVICE && h < in->n_hosts; h++)
         add_job(x, T_VIRTUAL_SERVICE, kind, in->namespace,
-                job_name(x, in->name, in->hosts[h], NULL), in, NULL, h);
+                job_name(x, in->name, name_host(x, in->hosts[h]), NULL), in, NULL, h);
     }
     if (kind == RENDER_KIND_DESTINATION_RULE)
       plan_origination(x);
@@ -434,6 +471,20 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A host as a part of an object name: "*.example.com" has no place in one,
+ * it is written wildcard.example.com. */
+static const char *name_host(struct rctx *x, const char *host) {
+  char *s;
+  const char *r;
+
+  if (host[0] != '*')
+    return host;
+  s = xasprintf("wildcard%s", host + 1);
+  r = doc_arena_strdup(x->jobs_arena, s);
+  free(s);
+  return r;
+}
+
 /* "<a>-<b>" as a DNS-1123 label (63 characters): an Istio subset name or a
  * Gateway server's port name. Dots become dashes; a longer one is cut and
  * made unique by a hash of the whole. */
@@ -454,6 +505,18 @@ static const char *label_name(struct rctx *x, const char *a, const char *b) {
       name[i - 1] = '\0';
     str_copy(name + strlen(name), sizeof(name) - strlen(name), tail);
   }
+  return doc_arena_strdup(x->scratch, name);
+}
+
+/* The name the mesh knows a host by: the host itself, or for an IPv4
+ * address (TCP) a name of its own (ip-10-1-2-3.egressd.internal), which the
+ * address's ServiceEntry registers. */
+static const char *mesh_host(struct rctx *x, const char *host) {
+  char ip[16], name[64];
+
+  if (!intent_host_ip(host, ip, sizeof(ip)))
+    return host;
+  intent_ip_host_name(ip, name, sizeof(name));
   return doc_arena_strdup(x->scratch, name);
 }
 
@@ -481,7 +544,8 @@ static struct doc_node *server(struct rctx *x, int number, const char *name, con
  * with the host as SNI). An HTTP port is one HTTPS server for its hosts (the
  * gateway routes by Host); a TLS port carries the application's own TLS
  * inside the mTLS, which the gateway cannot look into: one server per host,
- * picked by the mTLS SNI, whose tcp route forwards to that host. */
+ * picked by the mTLS SNI, whose tcp route forwards to that host; a TCP port
+ * likewise (TCP names no host: the SNI of the mTLS does). */
 static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi) {
   struct doc_node *servers = seq(x);
 
@@ -496,12 +560,14 @@ static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi)
       bool uses = false;
       for (size_t p = 0; p < in->n_ports && !uses; p++)
         uses = in->ports[p].number == gp->port;
-      for (size_t h = 0; uses && h < in->n_hosts; h++)
-        if (!strmap_has(&seen, in->hosts[h])) {
-          strmap_put(&seen, in->hosts[h], NULL);
+      for (size_t h = 0; uses && h < in->n_hosts; h++) {
+        const char *mh = mesh_host(x, in->hosts[h]);
+        if (!strmap_has(&seen, mh)) {
+          strmap_put(&seen, mh, NULL);
           hosts = xgrow(hosts, &cap, n + 1, sizeof(*hosts));
-          hosts[n++] = in->hosts[h];
+          hosts[n++] = mh;
         }
+      }
     }
     strmap_dispose(&seen);
     if (n)
@@ -510,7 +576,8 @@ static struct doc_node *gateway_servers(struct rctx *x, const struct gwinfo *gi)
       push(x, servers, server(x, gp->port, gp->name, "HTTPS", hosts, n));
     } else {
       for (size_t h = 0; h < n; h++)
-        push(x, servers, server(x, gp->port, label_name(x, gp->name, hosts[h]), "TLS", &hosts[h], 1));
+        push(x, servers,
+             server(x, gp->port, label_name(x, gp->name, name_host(x, hosts[h])), "TLS", &hosts[h], 1));
     }
     free(hosts);
   }
@@ -536,7 +603,10 @@ static struct doc_node *intent_values(struct rctx *x, const struct intent *in) {
 }
 
 static const char *proto_lower(enum intent_protocol p) {
-  return p == INTENT_PROTOCOL_HTTP ? "http" : p == INTENT_PROTOCOL_HTTPS ? "https" : "tls";
+  return p == INTENT_PROTOCOL_HTTP    ? "http"
+         : p == INTENT_PROTOCOL_HTTPS ? "https"
+         : p == INTENT_PROTOCOL_TCP   ? "tcp"
+                                      : "tls";
 }
 
 static void se_port(struct rctx *x, struct doc_node *ports, const struct intent_port *ip) {
@@ -556,18 +626,22 @@ static void se_port(struct rctx *x, struct doc_node *ports, const struct intent_
 
 /* The subset of the gateway's DestinationRule for one host of an intent. */
 static const char *subset_name(struct rctx *x, const struct intent *in, const char *host) {
-  return label_name(x, in->name, host);
+  return label_name(x, in->name, name_host(x, host));
 }
 
 /* The two routes of one port: mesh -> the gateway's Service (the host's
  * subset: mTLS with the host as SNI), gateway -> the host. An HTTP port
  * gets http routes; a TLS port a tls route in the mesh (by SNI, the
  * application's TLS) and a tcp route at the gateway (which sees only the
- * mTLS it terminated, and forwards what is inside). */
+ * mTLS it terminated, and forwards what is inside); a TCP port tcp routes
+ * (in the mesh by port, or by the address for a host given by address).
+ * @written is the host as the intent has it. */
 static void routes(struct rctx *x, struct doc_node *http, struct doc_node *tls_routes,
                    struct doc_node *tcp, const struct intent *in, const struct intent_port *p,
-                   const char *host, const char *gwref, const char *gw_fqdn) {
+                   const char *written, const char *gwref, const char *gw_fqdn) {
   bool tls = p->protocol != INTENT_PROTOCOL_HTTP;
+  const char *host = mesh_host(x, written);
+  char ip[16];
 
   for (int hop = 0; hop < 2; hop++) {
     struct doc_node *rt = map(x), *match = seq(x), *m = map(x), *gws = seq(x);
@@ -576,35 +650,89 @@ static void routes(struct rctx *x, struct doc_node *http, struct doc_node *tls_r
     push(x, gws, str(x, hop == 0 ? "mesh" : gwref));
     set(x, m, "gateways", gws);
     set(x, m, "port", num(x, p->number));
-    if (tls && hop == 0) {
+    if (tls && hop == 0 && p->protocol != INTENT_PROTOCOL_TCP) {
       struct doc_node *sni = seq(x);
       push(x, sni, str(x, host));
       set(x, m, "sniHosts", sni);
+    } else if (hop == 0 && intent_host_ip(written, ip, sizeof(ip))) {
+      struct doc_node *subnets = seq(x);
+      char *cidr = xasprintf("%s/32", ip);
+      push(x, subnets, str(x, doc_arena_strdup(x->scratch, cidr)));
+      free(cidr);
+      set(x, m, "destinationSubnets", subnets);
     }
     push(x, match, m);
     set(x, rt, "match", match);
     if (hop == 0) {
       set_str(x, d, "host", gw_fqdn);
-      set_str(x, d, "subset", subset_name(x, in, host));
+      set_str(x, d, "subset", subset_name(x, in, written));
     } else {
-      set_str(x, d, "host", host); /* the ServiceEntry maps the port to targetPort */
+      /* the ServiceEntry maps the port to targetPort; a wildcard's names all
+       * go to the intent's upstream */
+      set_str(x, d, "host", written[0] == '*' && in->upstream ? in->upstream : host);
     }
     set(x, d, "port", port_number(x, p->number));
     set(x, dest, "destination", d);
     push(x, route, dest);
     set(x, rt, "route", route);
-    push(x, !tls ? http : hop == 0 ? tls_routes : tcp, rt);
+    push(x,
+         !tls                                             ? http
+         : hop == 0 && p->protocol != INTENT_PROTOCOL_TCP ? tls_routes
+                                                          : tcp,
+         rt);
   }
 }
 
+/* The intent's ServiceEntry of its named hosts (resolution DNS: the gateway
+ * resolves them), or (j->host) that of one address: its own host name, the
+ * address as the mesh's address for it (so a sidecar routes it by address)
+ * and as the one endpoint (resolution STATIC). */
 static struct doc_node *service_entry_values(struct rctx *x, const struct job *j) {
   const struct intent *in = j->in;
-  struct doc_node *v = intent_values(x, in), *se = map(x), *ports = seq(x);
+  struct doc_node *v = intent_values(x, in), *se = map(x), *ports = seq(x), *hosts = seq(x);
 
   /* only the ports the mesh routes: an extra port (the external one of TLS
    * origination) would let a sidecar reach it around the gateway */
   for (size_t p = 0; p < in->n_ports; p++)
     se_port(x, ports, &in->ports[p]);
+  set_str(x, se, "name", j->name);
+  set(x, se, "exportTo", export_to(x, in->namespace, in->gateway->namespace));
+  if (j->host == UPSTREAM_JOB) {
+    /* for the gateway only: a sidecar that saw it could reach it directly */
+    struct doc_node *gw_only = seq(x);
+    push(x, hosts, str(x, in->upstream));
+    push(x, gw_only, str(x, str_eq(in->namespace, in->gateway->namespace) ? "." : in->gateway->namespace));
+    set(x, se, "exportTo", gw_only);
+    set_str(x, se, "resolution", "DNS");
+    set(x, se, "addresses", NULL);
+    set(x, se, "endpoints", NULL);
+  } else if (j->host == SIZE_MAX) {
+    bool wildcard = false;
+    for (size_t h = 0; h < in->n_hosts; h++)
+      if (!host_is_ip(in->hosts[h])) {
+        push(x, hosts, str(x, in->hosts[h]));
+        wildcard |= in->hosts[h][0] == '*';
+      }
+    /* a wildcard cannot be resolved: the sidecars of the intent's namespace
+     * route it by name (NONE), the gateway sends it to the upstream */
+    set_str(x, se, "resolution", wildcard ? "NONE" : "DNS");
+    if (wildcard)
+      set(x, se, "exportTo", export_to(x, in->namespace, NULL));
+    set(x, se, "addresses", NULL);
+    set(x, se, "endpoints", NULL);
+  } else {
+    char ip[16];
+    struct doc_node *addrs = seq(x), *eps = seq(x), *ep = map(x);
+    intent_host_ip(in->hosts[j->host], ip, sizeof(ip));
+    push(x, hosts, str(x, mesh_host(x, in->hosts[j->host])));
+    push(x, addrs, str(x, doc_arena_strdup(x->scratch, ip)));
+    set_str(x, ep, "address", doc_arena_strdup(x->scratch, ip));
+    push(x, eps, ep);
+    set_str(x, se, "resolution", "STATIC");
+    set(x, se, "addresses", addrs);
+    set(x, se, "endpoints", eps);
+  }
+  set(x, se, "hosts", hosts);
   set(x, se, "ports", ports);
   set(x, v, "serviceEntry", se);
   return v;
@@ -627,7 +755,7 @@ static struct doc_node *destination_rule_values(struct rctx *x, const struct job
       struct doc_node *pl = map(x), *t = map(x);
       set(x, pl, "port", port_number(x, in->ports[p].number));
       set_str(x, t, "mode", "ISTIO_MUTUAL");
-      set_str(x, t, "sni", in->hosts[h]);
+      set_str(x, t, "sni", mtls_sni(x, in, in->hosts[h]));
       set(x, pl, "tls", t);
       push(x, pls, pl);
     }
@@ -707,7 +835,8 @@ static struct doc_node *tls_values(struct rctx *x, const struct job *j) {
 static struct doc_node *virtual_service_values(struct rctx *x, const struct job *j) {
   const struct intent *in = j->in;
   const struct intent_gateway *g = in->gateway;
-  const char *host = in->hosts[j->host], *gwref, *fqdn = gateway_fqdn(x, g);
+  const char *written = in->hosts[j->host], *host = mesh_host(x, written), *gwref;
+  const char *fqdn = gateway_fqdn(x, g);
   struct doc_node *v = intent_values(x, in), *vs = map(x), *gws = seq(x);
   struct doc_node *http = seq(x), *tls = seq(x), *tcp = seq(x);
 
@@ -721,7 +850,7 @@ static struct doc_node *virtual_service_values(struct rctx *x, const struct job 
   push(x, gws, str(x, gwref));
   push(x, gws, str(x, "mesh"));
   for (size_t p = 0; p < in->n_ports; p++)
-    routes(x, http, tls, tcp, in, &in->ports[p], host, gwref, fqdn);
+    routes(x, http, tls, tcp, in, &in->ports[p], written, gwref, fqdn);
   set_str(x, vs, "name", j->name);
   set_str(x, vs, "namespace", in->namespace);
   set_str(x, vs, "host", host);
@@ -794,7 +923,10 @@ static void namespace_rules(struct rctx *x, const struct intent_gateway *g, stru
         if (in->ports[p].number != gp->port)
           continue;
         for (size_t h = 0; h < in->n_hosts; h++) {
-          str_seq_unique(x, hosts, in->hosts[h]);
+          /* TLS and TCP: the mTLS SNI; HTTP: the Host header, with its port too */
+          str_seq_unique(x, hosts, in->ports[p].protocol == INTENT_PROTOCOL_HTTP
+                                       ? mesh_host(x, in->hosts[h])
+                                       : mtls_sni(x, in, in->hosts[h]));
           if (in->ports[p].protocol == INTENT_PROTOCOL_HTTP) {
             char *hp = xasprintf("%s:%d", in->hosts[h], in->ports[p].number);
             str_seq_unique(x, hosts, doc_arena_strdup(x->scratch, hp));
@@ -962,6 +1094,10 @@ static void render_job(struct rctx *x, const struct job *j) {
   for (size_t i = 0; i < doc_len(want); i++)
     doc_map_set(x->scratch, annotations, want->u.map.items[i].key,
                 doc_copy(x->scratch, want->u.map.items[i].value));
+  /* an override may add any field: hold it to the CRD, as the server will */
+  if (x->overridden[j->tmpl] &&
+      render_crd_check(&x->crd, x->tmpl_arena, want_api, ki->kind, obj, x->diags) != 0)
+    x->failed = true;
   if (x->failed || x->stop)
     return; /* keep checking, but hand out nothing after a problem */
   o = (struct render_object){
@@ -1014,6 +1150,7 @@ static int load_templates(struct rctx *x) {
       text = ov->data;
       len = ov->len;
       name = xasprintf("templates/%s", tmpl_files[t]);
+      x->overridden[t] = true;
     } else {
       text = render_builtin_template(tmpl_files[t], &len);
       name = xasprintf("(built-in) templates/%s", tmpl_files[t]);

@@ -373,6 +373,36 @@ class ClusterDifferencesTest(unittest.TestCase):
                 shutil.rmtree(state, ignore_errors=True)
                 shutil.rmtree(repo, ignore_errors=True)
 
+    def test_tcp_wildcard_golden_repos_are_accepted_by_the_server(self):
+        # what the golden cases render (TCP: ServiceEntries of addresses with
+        # STATIC endpoints, tcp routes; a wildcard: NONE, its upstream's
+        # ServiceEntry) passes the server's checks (the real one's CEL rules too)
+        cases = {"0002-tcp": (["egress-system", "orders", "billing"], 16),
+                 "0003-wildcard": (["egress-system", "research", "shop"], 11)}
+        for case, (namespaces, objects) in sorted(cases.items()):
+            repo = os.path.join(SRC, "tests", "data", "render", case, "repo")
+            with self.subTest(case=case), kubelib.KubeSim(["c1"], namespaces=namespaces,
+                                                          args=["--operator-delay", "0.1"]) as sim:
+                state = tempfile.mkdtemp()
+                try:
+                    config = sim.write_hostconfig(extra="state:\n  dir: %s\n" % state)
+                    r = kubelib.egressd("sync", "--once", "--config", config, "--repo", repo)
+                    self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    self.assertRegex(r.stdout, r"c1: ok: %d created, 0 updated, 0 deleted, 0 unchanged, 0 "
+                                               r"failed; healthy" % objects)
+                    if case == "0002-tcp":
+                        st, se = sim.request("GET", "/apis/networking.istio.io/v1/namespaces/billing/"
+                                                    "serviceentries/ledger-db-10.20.30.40", cluster="c1")
+                        self.assertEqual(st, 200, se)
+                        self.assertEqual((se["spec"]["resolution"], se["spec"]["addresses"],
+                                          se["spec"]["endpoints"]),
+                                         ("STATIC", ["10.20.30.40"], [{"address": "10.20.30.40"}]))
+                    # a second pass finds nothing to change
+                    r = kubelib.egressd("sync", "--once", "--config", config, "--repo", repo)
+                    self.assertRegex(r.stdout, r"c1: ok: 0 created, 0 updated, 0 deleted, %d unchanged" % objects)
+                finally:
+                    shutil.rmtree(state, ignore_errors=True)
+
     def test_missing_smm_fails_that_cluster_only_and_v1alpha3_is_rendered(self):
         with kubelib.KubeSim(["a", "b", "old"], namespaces=NAMESPACES, no_smm=["b"],
                              istio={"old": "v1alpha3"}, args=["--operator-delay", "0.1"]) as sim:

@@ -29,7 +29,7 @@ outboundTrafficPolicy:
 // Analyze runs Istio's analyzers over the manifests (IstioMeshGateways
 // blanked out) and the minimal mesh. It prints every message and returns the
 // number of errors and warnings.
-func Analyze(m *Mesh, out io.Writer, tmpDir string, verbose bool) (int, error) {
+func Analyze(m *Mesh, out io.Writer, tmpDir string, verbose bool, allow []string) (int, error) {
 	sa := local.NewIstiodAnalyzer(analyzers.AllCombined(), resource.Namespace(""), resource.Namespace(rootNamespace), nil)
 	mcFile := filepath.Join(tmpDir, "mesh.yaml")
 	if err := os.WriteFile(mcFile, []byte(meshConfigYAML), 0o644); err != nil {
@@ -66,6 +66,14 @@ func Analyze(m *Mesh, out io.Writer, tmpDir string, verbose bool) (int, error) {
 	msgs := res.Messages.SortedDedupedCopy()
 	bad := 0
 	for i := range msgs {
+		allowed := false
+		for _, code := range allow {
+			allowed = allowed || msgs[i].Type.Code() == strings.TrimSpace(code)
+		}
+		if allowed {
+			fmt.Fprintln(out, msgs[i].String()+" (allowed)")
+			continue
+		}
 		fmt.Fprintln(out, msgs[i].String())
 		if msgs[i].Type.Level().IsWorseThanOrEqualTo(diag.Warning) {
 			bad++

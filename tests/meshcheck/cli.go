@@ -26,6 +26,7 @@ type Options struct {
 	Analyze   string
 	PrintMesh bool
 	Verbose   bool
+	Allow     string // analyzer codes that are reported but do not fail (IST0134,...)
 }
 
 // Flags registers the CLI flags on fs.
@@ -37,6 +38,7 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Analyze, "analyze", "", "run Istio's analyzers over this manifests file plus the minimal mesh")
 	fs.BoolVar(&o.PrintMesh, "print-mesh", false, "print the minimal mesh (Kubernetes objects) added to the manifests, and exit")
 	fs.BoolVar(&o.Verbose, "verbose", false, "keep Istio's own logs (on standard error)")
+	fs.StringVar(&o.Allow, "allow", "", "with --analyze: analyzer codes (IST0134,...) printed but not failing")
 }
 
 // Active says the command line asks for something.
@@ -101,7 +103,11 @@ func Run(t *testing.T, o *Options, stdout, stderr io.Writer) int {
 		if err != nil {
 			return errf("%v", err)
 		}
-		bad, err := Analyze(m, stdout, t.TempDir(), o.Verbose)
+		var allow []string
+		if o.Allow != "" {
+			allow = strings.Split(o.Allow, ",")
+		}
+		bad, err := Analyze(m, stdout, t.TempDir(), o.Verbose, allow)
 		if err != nil {
 			return errf("%v", err)
 		}
@@ -209,8 +215,10 @@ func TableRequests(m *Mesh) []Request {
 			continue
 		}
 		firstPerGateway[gw] = true
-		out = append(out, Request{From: m.Unlisted, Host: in.Host, Port: in.Port, Proto: in.Proto, Why: "unlisted"})
-		out = append(out, Request{From: m.Intruder, Host: in.Host, Port: in.Port, Proto: in.Proto, Why: "intruder"})
+		out = append(out, Request{From: m.Unlisted, Host: in.Host, Port: in.Port, Proto: in.Proto, Why: "unlisted",
+			Address: in.Address})
+		out = append(out, Request{From: m.Intruder, Host: in.Host, Port: in.Port, Proto: in.Proto, Why: "intruder",
+			Address: in.Address})
 	}
 	out = append(out, m.Borrowed...)
 	seen := map[string]bool{}

@@ -103,10 +103,35 @@ type Request struct {
 	Port  int
 	Proto string // http, tls or tcp
 	Why   string // intent, unlisted, intruder, unknown-host, se-port
+	// Address is where the client connects: the ServiceEntry's address of a
+	// host the mesh knows by address (TCP to an IP); empty: the host's DNS
+	// answer, ExternalIP.
+	Address string
 }
 
 func (r Request) String() string {
+	if r.Address != "" {
+		return fmt.Sprintf("%s → %s:%d/%s (%s)", r.From, r.Host, r.Port, r.Proto, r.Address)
+	}
 	return fmt.Sprintf("%s → %s:%d/%s", r.From, r.Host, r.Port, r.Proto)
+}
+
+// addressOf is the address of host in the ServiceEntries namespace ns sees
+// (its own): the first of spec.addresses, without a /32; "" when none.
+func (m *Mesh) addressOf(ns, host string) string {
+	for _, d := range m.Istio {
+		if d.Kind != "ServiceEntry" || d.Namespace != ns {
+			continue
+		}
+		spec, _ := d.Obj["spec"].(map[string]any)
+		if !contains(toStrings(spec["hosts"]), host) {
+			continue
+		}
+		if a := toStrings(spec["addresses"]); len(a) > 0 {
+			return strings.TrimSuffix(a[0], "/32")
+		}
+	}
+	return ""
 }
 
 // Mesh is the manifests plus the minimal mesh they assume.
@@ -410,7 +435,7 @@ func (m *Mesh) addBorrowed() error {
 			add = append(add, c)
 		}
 		m.Borrowed = append(m.Borrowed, Request{From: from.From, Host: victim.Host, Port: victim.Port,
-			Proto: victim.Proto, Why: "borrowed"})
+			Proto: victim.Proto, Why: "borrowed", Address: victim.Address})
 	}
 	m.Istio = append(m.Istio, add...)
 	return nil
@@ -645,7 +670,8 @@ func (m *Mesh) deriveIntents() error {
 						}
 					}
 					for _, h := range hs {
-						add(&m.Intents, Request{From: d.Namespace, Host: h, Port: port, Proto: section, Why: "intent"})
+						add(&m.Intents, Request{From: d.Namespace, Host: h, Port: port, Proto: section, Why: "intent",
+							Address: m.addressOf(d.Namespace, h)})
 					}
 				}
 			}

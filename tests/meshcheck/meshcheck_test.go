@@ -284,7 +284,7 @@ func TestAnalyze(t *testing.T) {
 	} {
 		m := loadFile(t, tc.file)
 		var out bytes.Buffer
-		bad, err := Analyze(m, &out, t.TempDir(), false)
+		bad, err := Analyze(m, &out, t.TempDir(), false, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,7 +299,7 @@ func TestAnalyze(t *testing.T) {
 	}
 	m := loadText(t, "bad.yaml", strings.Replace(string(data), "gateway-name: egress-demo\n", "gateway-name: egress-nowhere\n", 1))
 	var out bytes.Buffer
-	if _, err := Analyze(m, &out, t.TempDir(), false); err != nil {
+	if _, err := Analyze(m, &out, t.TempDir(), false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), `Error [IST0101] (Gateway smm-demo/egress-demo bad.yaml:121) Referenced selector not found: "gateway-name=egress-nowhere,gateway-type=egress"`) {

@@ -220,16 +220,36 @@ func (oc *Outcome) Line() string {
 		oc.Req, dash(oc.Sidecar), dash(oc.Hop), dash(oc.Gateway), dash(oc.Upstream), v)
 }
 
+// probeName is the name a request for host sends: the host, or for a
+// wildcard host (*.example.com) a name it covers, probe.example.com.
+func probeName(host string) string {
+	if strings.HasPrefix(host, "*.") {
+		return "probe" + host[1:]
+	}
+	return host
+}
+
+// covers says whether host pattern (a name, or *.example.com) covers name.
+func covers(pattern, name string) bool {
+	if strings.HasPrefix(pattern, "*.") {
+		return strings.HasSuffix(name, pattern[1:]) && len(name) > len(pattern)-1
+	}
+	return pattern == name
+}
+
 func clientCall(r Request) (simulation.Call, error) {
 	c := simulation.Call{Address: ExternalIP, Port: r.Port, CallMode: simulation.CallModeOutbound}
+	if r.Address != "" {
+		c.Address = r.Address
+	}
 	switch r.Proto {
 	case "http":
 		c.Protocol = simulation.HTTP
-		c.HostHeader = r.Host
+		c.HostHeader = probeName(r.Host)
 	case "tls":
 		c.Protocol = simulation.TCP
 		c.TLS = simulation.TLS
-		c.Sni = r.Host
+		c.Sni = probeName(r.Host)
 	case "tcp":
 		c.Protocol = simulation.TCP
 	default:
@@ -318,7 +338,7 @@ func (o *Oracle) Check(r Request) *Outcome {
 		if broken != "" {
 			return end(Broken, broken)
 		}
-		if h := clusterHost(clusterName); h != r.Host {
+		if h := clusterHost(clusterName); !covers(r.Host, h) {
 			return end(Misrouted, fmt.Sprintf("sent to %s, not %s", h, r.Host))
 		}
 		return end(Reached, "bypasses the egress gateway")
@@ -342,14 +362,14 @@ func (o *Oracle) Check(r Request) *Outcome {
 		case "tls":
 			gcall.Protocol = simulation.TCP
 			gcall.TLS = simulation.TLS
-			gcall.Sni = r.Host
+			gcall.Sni = probeName(r.Host)
 		case "tcp":
 			gcall.Protocol = simulation.TCP
 		}
 	}
 	if r.Proto == "http" {
 		gcall.Protocol = simulation.HTTP
-		gcall.HostHeader = r.Host
+		gcall.HostHeader = probeName(r.Host)
 	}
 	gres := gw.run(gcall)
 	oc.Gateway = g.Namespace + "/" + g.Name + " " + describeResult(gres)
@@ -376,7 +396,7 @@ func (o *Oracle) Check(r Request) *Outcome {
 	}
 	if gcall.Protocol == simulation.HTTP {
 		attrs.http = true
-		attrs.headers = map[string]string{":authority": r.Host, ":path": "/", ":method": "GET", "host": r.Host}
+		attrs.headers = map[string]string{":authority": probeName(r.Host), ":path": "/", ":method": "GET", "host": probeName(r.Host)}
 	}
 	dec, err := evalChainRBAC(gfc, attrs)
 	if err != nil {
@@ -423,8 +443,10 @@ func (o *Oracle) Check(r Request) *Outcome {
 		}
 		if broken != "" {
 			verdict, reason = Broken, broken
-		} else if h := clusterHost(gclusterName); h != r.Host {
+		} else if h := clusterHost(gclusterName); !covers(r.Host, h) {
 			verdict, reason = Misrouted, fmt.Sprintf("the gateway sends it to %s, not %s", h, r.Host)
+		} else if h != r.Host {
+			reason = fmt.Sprintf("every name of %s goes to %s", r.Host, h)
 		}
 	}
 	if !dec.allowed {

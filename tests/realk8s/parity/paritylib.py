@@ -33,9 +33,10 @@ MERGE = "application/merge-patch+json"
 
 # What kubesim emulates; the real server has more (normalised away, and the
 # tests check that it does have these).
-SIM_GROUPS = ["apps", "networking.istio.io", "security.istio.io", "servicemesh.cisco.com"]
+SIM_GROUPS = ["apps", "networking.istio.io", "networking.k8s.io", "security.istio.io", "servicemesh.cisco.com"]
 SIM_CORE_RESOURCES = ["namespaces", "namespaces/status", "services", "services/status"]
 SIM_APPS_RESOURCES = ["deployments", "deployments/status"]
+SIM_NETWORKING_RESOURCES = ["networkpolicies"]
 
 # Headers that carry no meaning for a client or differ by nature (per-request
 # ids, the flow-schema uids of each server, lengths and framing).
@@ -197,7 +198,7 @@ def crds_published(real, timeout=120):
     accepted (201) instead of the 500 it gets afterwards."""
     st, out = real.request("GET", "/apis")
     gvs = ["apis/%s" % g["preferredVersion"]["groupVersion"] for g in out["groups"]
-           if g["name"] in SIM_GROUPS and g["name"] != "apps"]
+           if g["name"] in SIM_GROUPS and g["name"] not in ("apps", "networking.k8s.io")]
 
     def have():
         paths = request(real, "GET", "/openapi/v3").body["paths"]

@@ -3,7 +3,8 @@ OpenAPI v3 documents kubectl fetches."""
 import json
 import unittest
 
-from paritylib import (ParityCase, AGG_ACCEPT, SIM_GROUPS, SIM_CORE_RESOURCES, SIM_APPS_RESOURCES, diff, request,
+from paritylib import (ParityCase, AGG_ACCEPT, SIM_GROUPS, SIM_CORE_RESOURCES, SIM_APPS_RESOURCES,
+                       SIM_NETWORKING_RESOURCES, diff, request,
                        sorted_causes, wait_for)
 
 # subresources the real server has and kubesim does not serve
@@ -23,8 +24,8 @@ def agg_groups(resp, names):
             v = dict(v)
             rs = []
             for r in v["resources"]:
-                if r["resource"] not in ("namespaces", "services", "deployments") and g["metadata"].get(
-                        "name", "") in ("", "apps"):
+                if r["resource"] not in ("namespaces", "services", "deployments", "networkpolicies") and \
+                        g["metadata"].get("name", "") in ("", "apps", "networking.k8s.io"):
                     continue
                 r = dict(r)
                 if r.get("subresources"):
@@ -121,7 +122,8 @@ class DiscoveryHead(ParityCase):
             sim, real = self.both("GET", path)
             self.assertSame(sim, real, path, headers=("content-type", "etag"), body=False)
             self.assertEqual(cmp(sim.body, real.body), [], path)
-        for path, keep in (("/api/v1", SIM_CORE_RESOURCES), ("/apis/apps/v1", SIM_APPS_RESOURCES)):
+        for path, keep in (("/api/v1", SIM_CORE_RESOURCES), ("/apis/apps/v1", SIM_APPS_RESOURCES),
+                           ("/apis/networking.k8s.io/v1", SIM_NETWORKING_RESOURCES)):
             sim, real = self.both("GET", path)
             self.assertSame(sim, real, path, headers=("content-type", "etag"), body=False)
             names = [r["name"] for r in real.body["resources"]]
@@ -133,7 +135,8 @@ class DiscoveryHead(ParityCase):
                            if r["name"].split("/")[0] in ("namespaces", "services", "deployments")
                            and r["name"] not in keep)
             self.assertKnown("unserved subresources", extra,
-                             ["namespaces/finalize", "services/proxy"] if path == "/api/v1" else ["deployments/scale"])
+                             {"/api/v1": ["namespaces/finalize", "services/proxy"],
+                              "/apis/apps/v1": ["deployments/scale"]}.get(path, []))
 
     def test_aggregated(self):
         for path, names in (("/api", [""]), ("/apis", SIM_GROUPS)):
@@ -184,7 +187,7 @@ class DiscoveryHead(ParityCase):
         gvs = sorted(sim.body["paths"])
         self.assertEqual(gvs, ["api/v1", "apis/apps/v1", "apis/networking.istio.io/v1",
                                "apis/networking.istio.io/v1alpha3", "apis/networking.istio.io/v1beta1",
-                               "apis/security.istio.io/v1", "apis/security.istio.io/v1beta1",
+                               "apis/networking.k8s.io/v1", "apis/security.istio.io/v1", "apis/security.istio.io/v1beta1",
                                "apis/servicemesh.cisco.com/v1alpha1"])
         for gv in gvs:
             self.assertIn(gv, real.body["paths"])
