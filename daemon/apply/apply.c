@@ -407,6 +407,7 @@ static void on_discovered(void *userdata, const struct kube_result *kr) {
     const struct render_kind_info *ki = render_kind_info((enum render_kind)k);
     const char *version = k == RENDER_KIND_ISTIO_MESH_GATEWAY   ? "v1alpha1"
                           : k == RENDER_KIND_AUTHORIZATION_POLICY ? sec
+                          : k == RENDER_KIND_NETWORK_POLICY       ? "v1"
                                                                   : istio;
     const struct kube_resource *res;
     struct kindinfo *kd = &j->kinds[k];

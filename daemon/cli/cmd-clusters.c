@@ -27,6 +27,7 @@
 #include "cli/cli.h"
 #include "doc/doc.h"
 #include "kube/kube.h"
+#include "render/render.h"
 #include "svc/hostconfig.h"
 
 #define MANAGED_SELECTOR "app.kubernetes.io/managed-by=egressd"
@@ -620,14 +621,7 @@ static int cmd_check(int argc, char **argv) {
 
 /* ------------------------------------------------------------ managed */
 
-static const struct {
-  const char *group, *kind;
-} managed_kinds[] = {
-    {"servicemesh.cisco.com", "IstioMeshGateway"}, {"networking.istio.io", "Gateway"},
-    {"networking.istio.io", "ServiceEntry"},       {"networking.istio.io", "DestinationRule"},
-    {"networking.istio.io", "VirtualService"},     {"networking.istio.io", "Sidecar"},
-    {"security.istio.io", "AuthorizationPolicy"},
-};
+/* The managed kinds are the kinds render/ renders (render_kind_info). */
 
 struct managed_cluster;
 
@@ -642,7 +636,7 @@ struct managed_cluster {
   const struct target *t;
   struct kube_client *c;
   struct doc_arena *a;
-  struct managed_list lists[ARRAY_SIZE(managed_kinds)];
+  struct managed_list lists[_RENDER_KIND_MAX];
   size_t n_lists;
   struct err err;
   bool failed;
@@ -663,14 +657,15 @@ static void on_managed_discovered(void *ud, const struct kube_result *res) {
     mc->failed = true;
     return;
   }
-  for (size_t i = 0; i < ARRAY_SIZE(managed_kinds); i++) {
+  for (int i = 0; i < _RENDER_KIND_MAX; i++) {
+    const struct render_kind_info *ki = render_kind_info((enum render_kind)i);
     const struct kube_resource *r;
     struct managed_list *l;
     struct kube_ref ref;
     struct kube_list_options lo = {.label_selector = mc->selector};
     struct err e = ERR_INIT;
 
-    if (kube_discovery_find(mc->c, managed_kinds[i].group, NULL, managed_kinds[i].kind, &r, NULL) < 0)
+    if (kube_discovery_find(mc->c, ki->group, NULL, ki->kind, &r, NULL) < 0)
       continue; /* not served here: nothing of that kind can be managed */
     l = &mc->lists[mc->n_lists++];
     l->mc = mc;
@@ -689,7 +684,7 @@ static void managed_usage(FILE *f) {
           "usage: egressd clusters managed [options] [-l SELECTOR] [-o text|json]\n\n"
           "List the objects egressd manages on each cluster: one LIST per managed kind\n"
           "(IstioMeshGateway, Gateway, ServiceEntry, DestinationRule, VirtualService, Sidecar,\n"
-          "AuthorizationPolicy) in every namespace, with the label selector\n"
+          "AuthorizationPolicy, NetworkPolicy) in every namespace, with the label selector\n"
           MANAGED_SELECTOR ", as the daemon reads live state.\n\n"
           "%s  -l, --selector SEL      another label selector\n"
           "  -o, --output FORMAT     text (default; CLUSTER KIND NAMESPACE/NAME UID) or json\n\n"

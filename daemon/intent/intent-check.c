@@ -293,6 +293,11 @@ static void check_intent(struct load *l, struct intent *in) {
         "for every name, with the upstream's name as SNI, whatever name the application asked "
         "for; originate TLS per named host instead");
   }
+  if (in->network_policy && !in->enforce)
+    E(l, in->network_policy_pos,
+      "networkPolicy locks the namespace down below the mesh, which only enforce: true asks for; "
+      "set enforce: true on intent %s too",
+      in->id);
   if ((in->ca_certificates || in->credential_name) && !in->tls_origination)
     E(l, in->ca_pos,
       "%s says how the gateway verifies the server it originates TLS to, but intent %s does "

@@ -163,6 +163,7 @@ static const struct doc_schema_field intent_spec_fields[] = {{"gateway", &s_str,
                                                              {"caCertificates", &s_str, false},
                                                              {"credentialName", &s_str, false},
                                                              {"enforce", &s_bool, false},
+                                                             {"networkPolicy", &s_bool, false},
                                                              {"adopt", &s_bool, false},
                                                              {"clusters", &s_selector, false},
                                                              {NULL}};
@@ -402,6 +403,9 @@ static void load_intent(struct load *l, const struct doc_node *doc) {
     in->ca_pos = ca ? pos_of(ca) : in->pos;
   }
   in->enforce = bool_or(spec, "enforce", false);
+  in->network_policy = bool_or(spec, "networkPolicy", false);
+  if (doc_map_get(spec, "networkPolicy"))
+    in->network_policy_pos = pos_of(doc_map_get(spec, "networkPolicy"));
   in->adopt = bool_or(spec, "adopt", false);
   intent_selector_parse(a, doc_map_get(spec, "clusters"), &in->clusters);
   if (doc_is(hosts, DOC_SEQ)) {

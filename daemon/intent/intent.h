@@ -131,6 +131,8 @@ struct intent {
   const char *credential_name;     /* a Secret (ca.crt) in the gateway's namespace */
   struct intent_pos ca_pos;
   bool enforce;
+  bool network_policy;     /* with enforce: the namespace's Kubernetes NetworkPolicy too */
+  struct intent_pos network_policy_pos;
   bool adopt;              /* take over same-named objects egressd did not create */
   struct intent_selector clusters;
   struct intent_pos pos;

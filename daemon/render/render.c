@@ -39,6 +39,7 @@ static const struct render_kind_info kind_infos[_RENDER_KIND_MAX] = {
     [RENDER_KIND_SIDECAR] = {"Sidecar", "networking.istio.io", "sidecars"},
     [RENDER_KIND_AUTHORIZATION_POLICY] = {"AuthorizationPolicy", "security.istio.io",
                                           "authorizationpolicies"},
+    [RENDER_KIND_NETWORK_POLICY] = {"NetworkPolicy", "networking.k8s.io", "networkpolicies"},
 };
 
 const struct render_kind_info *render_kind_info(enum render_kind k) {
@@ -75,13 +76,14 @@ enum tmpl_id {
   T_VIRTUAL_SERVICE,
   T_SIDECAR,
   T_AUTHORIZATION_POLICY,
+  T_NETWORK_POLICY,
   _T_MAX,
 };
 
 static const char *const tmpl_files[_T_MAX + 1] = {
     "istiomeshgateway.yaml", "gateway.yaml",         "serviceentry.yaml",
     "destinationrule.yaml",  "destinationrule-tls.yaml", "virtualservice.yaml",
-    "sidecar.yaml",          "authorizationpolicy.yaml", NULL,
+    "sidecar.yaml",          "authorizationpolicy.yaml", "networkpolicy.yaml",       NULL,
 };
 
 const char *const *render_template_names(void) { return tmpl_files; }
@@ -302,6 +304,7 @@ static bool on_cluster(struct rctx *x, const struct intent *in) {
 }
 
 #define SIDECAR_NAME "egressd-registry-only"
+#define NETWORK_POLICY_NAME "egressd-egress-only"
 #define UPSTREAM_JOB (SIZE_MAX - 1) /* the ServiceEntry of a wildcard intent's upstream */
 
 /* One TLS-origination DestinationRule per gateway and host, in the gateway's
@@ -375,6 +378,18 @@ static void plan_kind(struct rctx *x, enum render_kind kind) {
         continue;
       strmap_put(&done, in->namespace, NULL);
       add_job(x, T_SIDECAR, kind, in->namespace, SIDECAR_NAME, in, NULL, 0);
+    }
+    strmap_dispose(&done);
+    break;
+  }
+  case RENDER_KIND_NETWORK_POLICY: {
+    struct strmap done = {0};
+    for (size_t i = 0; i < x->repo->n_intents; i++) {
+      const struct intent *in = x->repo->intents[i];
+      if (!in->network_policy || !on_cluster(x, in) || strmap_has(&done, in->namespace))
+        continue;
+      strmap_put(&done, in->namespace, NULL);
+      add_job(x, T_NETWORK_POLICY, kind, in->namespace, NETWORK_POLICY_NAME, in, NULL, 0);
     }
     strmap_dispose(&done);
     break;
@@ -1013,6 +1028,126 @@ static struct doc_node *authorization_policy_values(struct rctx *x, const struct
   return v;
 }
 
+static struct doc_node *ns_selector(struct rctx *x, const char *ns) {
+  struct doc_node *sel = map(x), *ml = map(x);
+  set_str(x, ml, "kubernetes.io/metadata.name", ns);
+  set(x, sel, "matchLabels", ml);
+  return sel;
+}
+
+static struct doc_node *np_port(struct rctx *x, const char *protocol, int port) {
+  struct doc_node *p = map(x);
+  set_str(x, p, "protocol", protocol);
+  set(x, p, "port", num(x, port));
+  return p;
+}
+
+/* The NetworkPolicy of a namespace that opted in (networkPolicy: true on an
+ * enforcing intent): its pods may open connections only to the egress
+ * gateways its intents use (on their target ports), to the cluster DNS, and
+ * to the control plane (istiod's xDS, 15012) the sidecars need. Kubernetes
+ * enforces it below the mesh, so a pod without a sidecar, or traffic that
+ * bypasses it, still cannot leave another way. NetworkPolicies add up: the
+ * namespace's own policies can allow more. */
+static struct doc_node *network_policy_values(struct rctx *x, const struct job *j) {
+  const struct intent *in = j->in;
+  struct buf owners = BUF_INIT;
+  struct doc_node *v, *np = map(x), *egress = seq(x);
+  struct strmap gws = {0}, cps = {0};
+  size_t n = 0;
+
+  buf_puts(&owners, "EgressIntent");
+  for (size_t k = 0; k < x->repo->n_intents; k++) {
+    const struct intent *o = x->repo->intents[k];
+    const struct intent_gateway *g = o->gateway;
+    struct doc_node *rule, *to, *peer, *pod, *ml, *ports;
+    if (!str_eq(o->namespace, in->namespace) || !on_cluster(x, o))
+      continue;
+    if (o->network_policy)
+      buf_printf(&owners, "%s%s", n++ ? ", " : " ", o->id);
+    if (strmap_has(&gws, g->id))
+      continue;
+    strmap_put(&gws, g->id, NULL);
+    rule = map(x);
+    to = seq(x);
+    peer = map(x);
+    pod = map(x);
+    ports = seq(x);
+    set(x, peer, "namespaceSelector", ns_selector(x, g->namespace));
+    ml = gateway_selector(x, g);
+    set(x, pod, "matchLabels", ml);
+    set(x, peer, "podSelector", pod);
+    push(x, to, peer);
+    set(x, rule, "to", to);
+    /* every port of the gateway this namespace's intents use, as the pod has it */
+    for (size_t q = 0; q < g->n_ports; q++) {
+      bool used = false;
+      for (size_t k2 = 0; k2 < x->repo->n_intents && !used; k2++) {
+        const struct intent *u = x->repo->intents[k2];
+        if (u->gateway != g || !str_eq(u->namespace, in->namespace) || !on_cluster(x, u))
+          continue;
+        for (size_t p = 0; p < u->n_ports && !used; p++)
+          used = u->ports[p].number == g->ports[q].port;
+      }
+      if (used)
+        push(x, ports, np_port(x, "TCP", g->ports[q].target_port));
+    }
+    set(x, rule, "ports", ports);
+    push(x, egress, rule);
+    if (g->cp_namespace)
+      strmap_put(&cps, g->cp_namespace, &cps); /* to do (any non-NULL value) */
+  }
+  {
+    /* the cluster DNS */
+    struct doc_node *rule = map(x), *to = seq(x), *peer = map(x), *pod = map(x), *ml = map(x);
+    struct doc_node *ports = seq(x);
+    set(x, peer, "namespaceSelector", ns_selector(x, "kube-system"));
+    set_str(x, ml, "k8s-app", "kube-dns");
+    set(x, pod, "matchLabels", ml);
+    set(x, peer, "podSelector", pod);
+    push(x, to, peer);
+    set(x, rule, "to", to);
+    push(x, ports, np_port(x, "UDP", 53));
+    push(x, ports, np_port(x, "TCP", 53));
+    set(x, rule, "ports", ports);
+    push(x, egress, rule);
+  }
+  for (size_t k = 0; k < x->repo->n_intents; k++) {
+    /* the control planes of those gateways, in a stable order */
+    const struct intent *o = x->repo->intents[k];
+    const struct intent_gateway *g = o->gateway;
+    struct doc_node *rule, *to, *peer, *pod, *ml, *ports;
+    if (!str_eq(o->namespace, in->namespace) || !on_cluster(x, o) || !g->cp_namespace ||
+        strmap_get(&cps, g->cp_namespace) == NULL)
+      continue;
+    strmap_put(&cps, g->cp_namespace, NULL);
+    rule = map(x);
+    to = seq(x);
+    peer = map(x);
+    pod = map(x);
+    ml = map(x);
+    ports = seq(x);
+    set(x, peer, "namespaceSelector", ns_selector(x, g->cp_namespace));
+    set_str(x, ml, "app", "istiod");
+    set(x, pod, "matchLabels", ml);
+    set(x, peer, "podSelector", pod);
+    push(x, to, peer);
+    set(x, rule, "to", to);
+    push(x, ports, np_port(x, "TCP", 15012));
+    set(x, rule, "ports", ports);
+    push(x, egress, rule);
+  }
+  strmap_dispose(&gws);
+  strmap_dispose(&cps);
+  v = base_values(x, labels_for(x, NULL, NULL), annotations_for(x, in->path, buf_cstr(&owners)));
+  buf_dispose(&owners);
+  set_str(x, np, "name", j->name);
+  set_str(x, np, "namespace", in->namespace);
+  set(x, np, "egress", egress);
+  set(x, v, "networkPolicy", np);
+  return v;
+}
+
 static struct doc_node *job_values(struct rctx *x, const struct job *j) {
   struct doc_node *v;
 
@@ -1036,6 +1171,8 @@ static struct doc_node *job_values(struct rctx *x, const struct job *j) {
     return sidecar_values(x, j);
   case T_AUTHORIZATION_POLICY:
     return authorization_policy_values(x, j);
+  case T_NETWORK_POLICY:
+    return network_policy_values(x, j);
   default:
     return NULL;
   }
@@ -1047,6 +1184,7 @@ static void render_job(struct rctx *x, const struct job *j) {
   const struct render_kind_info *ki = &kind_infos[j->kind];
   const char *want_api = j->kind == RENDER_KIND_ISTIO_MESH_GATEWAY ? "servicemesh.cisco.com/v1alpha1"
                          : j->kind == RENDER_KIND_AUTHORIZATION_POLICY ? x->sec_api
+                         : j->kind == RENDER_KIND_NETWORK_POLICY       ? "networking.k8s.io/v1"
                                                                       : x->net_api;
   const struct doc_node *tm = x->tmpl[j->tmpl], *want;
   struct doc_node *values, *obj, *meta, *labels, *annotations;

@@ -46,6 +46,7 @@ enum render_kind {
   RENDER_KIND_VIRTUAL_SERVICE,
   RENDER_KIND_SIDECAR,
   RENDER_KIND_AUTHORIZATION_POLICY,
+  RENDER_KIND_NETWORK_POLICY,   /* networking.k8s.io/v1, opt-in per enforcing namespace */
   _RENDER_KIND_MAX,
 };
 

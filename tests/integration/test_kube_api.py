@@ -141,7 +141,7 @@ class ListTest(unittest.TestCase):
                                 "west Gateway.networking.istio.io apps/gw",
                                 "west VirtualService.networking.istio.io apps/managed-vs"])
         kinds = {"istiomeshgateways", "gateways", "serviceentries", "destinationrules", "virtualservices",
-                 "sidecars", "authorizationpolicies"}
+                 "sidecars", "authorizationpolicies", "networkpolicies"}
         for c in ("east", "west"):
             log = sim.requests(c)
             self.assertEqual(sorted(e["path"] for e in log if e["verb"] not in ("list",)), ["/api", "/apis"])

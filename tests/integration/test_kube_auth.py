@@ -128,15 +128,15 @@ class ExecTest(unittest.TestCase):
         # valid for a long time: one run serves every request of the process
         kc = self.plugin("2999-01-01T00:00:00Z")
         n = self.managed(kc)
-        self.assertEqual(n, 2 + 7)  # discovery + one LIST per managed kind
+        self.assertEqual(n, 2 + 8)  # discovery + one LIST per managed kind
         self.assertEqual(len(self.runs()), 1)
         # expired on arrival: the plugin runs again whenever a request needs
         # it; requests submitted together wait for one run: one for the two
-        # discovery requests, one for the seven LISTs sent after discovery
+        # discovery requests, one for the eight LISTs sent after discovery
         os.unlink(os.path.join(self.tmp, "runs"))
         kc = self.plugin("2001-01-01T00:00:00Z")
         n = self.managed(kc)
-        self.assertEqual(n, 2 + 7)
+        self.assertEqual(n, 2 + 8)
         self.assertEqual(len(self.runs()), 2)
         # expired, with one request at a time: a run for each
         os.unlink(os.path.join(self.tmp, "runs"))

@@ -20,7 +20,7 @@ NAMESPACES = ["smm-demo", "egress-system", "payments", "news", "ci", "analytics"
 CLUSTERS = ["canary", "prod-eu", "prod-us"]
 SELECTOR = "app.kubernetes.io/managed-by=egressd,egressd.io/instance=example"
 KINDS = ["istiomeshgateways", "gateways", "serviceentries", "destinationrules", "virtualservices",
-         "sidecars", "authorizationpolicies"]
+         "sidecars", "authorizationpolicies", "networkpolicies"]
 
 
 def writes(reqs):
@@ -373,12 +373,13 @@ class ClusterDifferencesTest(unittest.TestCase):
                 shutil.rmtree(state, ignore_errors=True)
                 shutil.rmtree(repo, ignore_errors=True)
 
-    def test_tcp_wildcard_golden_repos_are_accepted_by_the_server(self):
+    def test_tcp_wildcard_netpol_golden_repos_are_accepted_by_the_server(self):
         # what the golden cases render (TCP: ServiceEntries of addresses with
         # STATIC endpoints, tcp routes; a wildcard: NONE, its upstream's
         # ServiceEntry) passes the server's checks (the real one's CEL rules too)
         cases = {"0002-tcp": (["egress-system", "orders", "billing"], 16),
-                 "0003-wildcard": (["egress-system", "research", "shop"], 11)}
+                 "0003-wildcard": (["egress-system", "research", "shop"], 11),
+                 "0004-networkpolicy": (["egress-system", "payments", "web"], 14)}
         for case, (namespaces, objects) in sorted(cases.items()):
             repo = os.path.join(SRC, "tests", "data", "render", case, "repo")
             with self.subTest(case=case), kubelib.KubeSim(["c1"], namespaces=namespaces,

@@ -141,8 +141,10 @@ type Mesh struct {
 	Docs     []*Doc
 	Istio    []*Doc // the documents Istio reads (every IstioMeshGateway dropped)
 	Gateways []*MeshGateway
-	Clients  map[string]*Client
-	Unlisted string // a namespace that no intent names
+	// NetworkPolicies are kept out of what Istio reads (the CNI enforces them)
+	NetworkPolicies []*Doc
+	Clients         map[string]*Client
+	Unlisted        string // a namespace that no intent names
 	// Intruder is a namespace that no intent names but that routes itself
 	// through each gateway as an intent's namespace does (its own copies of
 	// the intent's ServiceEntry, gateway DestinationRule and mesh route):
@@ -276,6 +278,9 @@ func BuildMesh(file string, data []byte, docs []*Doc) (*Mesh, error) {
 				return nil, err
 			}
 			m.Gateways = append(m.Gateways, g)
+		case d.Kind == "NetworkPolicy" && d.Group() == "networking.k8s.io":
+			// Kubernetes (the CNI) enforces it below the mesh; Istio does not read it
+			m.NetworkPolicies = append(m.NetworkPolicies, d)
 		case isIstioGroup(d.Group()):
 			if d.Namespace == "" {
 				return nil, fmt.Errorf("%s %s (line %d) has no metadata.namespace", d.Kind, d.Name, d.FirstLine)
@@ -798,11 +803,8 @@ func labelsYAML(l map[string]string, indent string) string {
 	return b.String()
 }
 
-func gatewayObjects(g *MeshGateway) []string {
-	sel := map[string]string{}
-	for k, v := range g.Labels {
-		sel[k] = v
-	}
+// PodLabels are the labels of the gateway's pod.
+func (g *MeshGateway) PodLabels() map[string]string {
 	podLabels := map[string]string{}
 	for k, v := range g.Labels {
 		podLabels[k] = v
@@ -810,6 +812,15 @@ func gatewayObjects(g *MeshGateway) []string {
 	podLabels["sidecar.istio.io/inject"] = "true"
 	podLabels["service.istio.io/canonical-name"] = g.Name
 	podLabels["service.istio.io/canonical-revision"] = "latest"
+	return podLabels
+}
+
+func gatewayObjects(g *MeshGateway) []string {
+	sel := map[string]string{}
+	for k, v := range g.Labels {
+		sel[k] = v
+	}
+	podLabels := g.PodLabels()
 	var svcPorts, cPorts, epPorts strings.Builder
 	for _, p := range g.Ports {
 		fmt.Fprintf(&svcPorts, "  - name: %s\n    port: %d\n    protocol: %s\n    targetPort: %d\n", p.Name, p.Port, p.Protocol, p.TargetPort)

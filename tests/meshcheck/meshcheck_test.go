@@ -376,3 +376,31 @@ func TestEgressdRender(t *testing.T) {
 		}
 	}
 }
+
+// The NetworkPolicy of tests/data/render/0004-networkpolicy lets payments'
+// pods reach the gateway pod on its target ports; with a wrong port the
+// oracle finds the connection refused below the mesh.
+func TestNetworkPolicyIsEnforcedBelowTheMesh(t *testing.T) {
+	data, err := os.ReadFile("../data/render/0004-networkpolicy/c1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stripe := "payments → api.stripe.com:443/tls"
+	rows := table(t, loadText(t, "np.yaml", string(data)))
+	if oc := row(t, rows, stripe); oc.Verdict != Reached {
+		t.Errorf("with the rendered NetworkPolicy: %s", oc.Line())
+	}
+	bad := strings.Replace(string(data), "port: 8443\n", "port: 9443\n", 1)
+	if bad == string(data) {
+		t.Fatal("the golden has no NetworkPolicy port 8443")
+	}
+	rows = table(t, loadText(t, "np-bad.yaml", bad))
+	oc := row(t, rows, stripe)
+	if oc.Verdict != Denied || !strings.Contains(oc.Reason, "NetworkPolicy payments/egressd-egress-only") {
+		t.Errorf("with the gateway's port wrong in the NetworkPolicy: %s", oc.Line())
+	}
+	// the gateway's other port is still allowed
+	if oc := row(t, rows, "payments → ip-10-20-30-40.egressd.internal:5432/tcp (10.20.30.40)"); oc.Verdict != Reached {
+		t.Errorf("TCP through the gateway: %s", oc.Line())
+	}
+}

@@ -237,6 +237,16 @@ func covers(pattern, name string) bool {
 	return pattern == name
 }
 
+// external is a request's destination outside the cluster, as a
+// NetworkPolicy sees it.
+func external(r Request) npDest {
+	ip := ExternalIP
+	if r.Address != "" {
+		ip = r.Address
+	}
+	return npDest{ip: ip, port: r.Port, proto: "TCP"}
+}
+
 func clientCall(r Request) (simulation.Call, error) {
 	c := simulation.Call{Address: ExternalIP, Port: r.Port, CallMode: simulation.CallModeOutbound}
 	if r.Address != "" {
@@ -310,6 +320,9 @@ func (o *Oracle) Check(r Request) *Outcome {
 	case "PassthroughCluster":
 		oc.Hop = "direct to the original destination, no gateway (ALLOW_ANY passthrough)"
 		oc.Upstream = fmt.Sprintf("%s:%d as sent by the app", r.Host, r.Port)
+		if ok, why := o.Mesh.egressAllowed(o.Mesh.Clients[r.From], external(r)); !ok {
+			return end(Denied, why)
+		}
 		return end(Reached, "bypasses the egress gateway")
 	}
 	c := side.clusters[clusterName]
@@ -341,7 +354,15 @@ func (o *Oracle) Check(r Request) *Outcome {
 		if h := clusterHost(clusterName); !covers(r.Host, h) {
 			return end(Misrouted, fmt.Sprintf("sent to %s, not %s", h, r.Host))
 		}
+		if ok, why := o.Mesh.egressAllowed(o.Mesh.Clients[r.From], external(r)); !ok {
+			return end(Denied, why)
+		}
 		return end(Reached, "bypasses the egress gateway")
+	}
+	// below the mesh: may the client pod connect to the gateway pod at all?
+	if ok, why := o.Mesh.egressAllowed(o.Mesh.Clients[r.From],
+		npDest{namespace: g.Namespace, labels: g.PodLabels(), port: ep.port, proto: "TCP"}); !ok {
+		return end(Denied, why)
 	}
 	oc.Hop = hop.summary + fmt.Sprintf(" to %s (%s:%d)", g.FQDN(), ep.host, ep.port)
 	gw := o.Gateway(g)

@@ -751,6 +751,22 @@ START_TEST(test_intent_wildcard_host_needs_its_upstream) {
 }
 END_TEST
 
+START_TEST(test_intent_network_policy_needs_enforce) {
+  struct loaded l = load("i.yaml",
+                         INTENT_HEAD "metadata: {name: a, namespace: ns}\n"
+                                     "spec:\n"
+                                     "  gateway: egress/gw\n"
+                                     "  hosts: [a.example.com]\n"
+                                     "  ports: [{number: 443, protocol: TLS}]\n"
+                                     "  networkPolicy: true\n",
+                         NULL);
+
+  EXPECT(&l, "i.yaml:8:18: error: networkPolicy locks the namespace down below the mesh, which "
+             "only enforce: true asks for; set enforce: true on intent ns/a too");
+  loaded_dispose(&l);
+}
+END_TEST
+
 START_TEST(test_intent_kind_and_api_version) {
   struct loaded l = load("i.yaml",
                          "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
@@ -961,6 +977,7 @@ static Suite *intent_suite(void) {
   tcase_add_test(tc, test_intent_gateway_placement_fields);
   tcase_add_test(tc, test_intent_tcp_by_name_and_by_address);
   tcase_add_test(tc, test_intent_wildcard_host_needs_its_upstream);
+  tcase_add_test(tc, test_intent_network_policy_needs_enforce);
   tcase_add_test(tc, test_intent_kind_and_api_version);
   tcase_add_test(tc, test_intent_duplicates_and_second_fleet);
   tcase_add_test(tc, test_intent_yaml_syntax_error_and_others_reported_together);

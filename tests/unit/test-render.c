@@ -139,6 +139,9 @@ END_TEST
 START_TEST(test_render_wildcard_host_golden) { golden_case("0003-wildcard"); }
 END_TEST
 
+START_TEST(test_render_network_policy_golden) { golden_case("0004-networkpolicy"); }
+END_TEST
+
 START_TEST(test_render_example_golden_per_cluster) {
   struct intent_repo *repo = load_dir(TEST_SOURCE_DIR "/repo-layout/example");
   static const char *const clusters[] = {"canary", "prod-eu", "prod-us"};
@@ -687,12 +690,15 @@ START_TEST(test_render_crd_every_rendered_kind_has_a_schema) {
       struct doc_node *obj;
       struct err e = ERR_INIT;
 
-      /* one version of the IstioMeshGateway; security.istio.io has no v1alpha3 */
-      if ((kind == RENDER_KIND_ISTIO_MESH_GATEWAY && v > 0) ||
+      /* one version of the IstioMeshGateway and of the NetworkPolicy;
+       * security.istio.io has no v1alpha3 */
+      if (((kind == RENDER_KIND_ISTIO_MESH_GATEWAY || kind == RENDER_KIND_NETWORK_POLICY) && v > 0) ||
           (kind == RENDER_KIND_AUTHORIZATION_POLICY && v == 0))
         continue;
       if (kind == RENDER_KIND_ISTIO_MESH_GATEWAY)
         str_format(api, sizeof(api), "%s/v1alpha1", ki->group);
+      else if (kind == RENDER_KIND_NETWORK_POLICY)
+        str_format(api, sizeof(api), "%s/v1", ki->group);
       else if (kind == RENDER_KIND_AUTHORIZATION_POLICY)
         str_format(api, sizeof(api), "%s/%s", ki->group, str_eq(net[v], "v1") ? "v1" : "v1beta1");
       else
@@ -763,6 +769,7 @@ static Suite *render_suite(void) {
   tcase_add_test(tc, test_render_template_null_removes_key_and_escape);
   tcase_add_test(tc, test_render_tcp_by_name_and_address_golden);
   tcase_add_test(tc, test_render_wildcard_host_golden);
+  tcase_add_test(tc, test_render_network_policy_golden);
   tcase_add_test(tc, test_render_template_override_from_repo);
   tcase_add_test(tc, test_render_template_override_cannot_rename_or_typo);
   tcase_add_test(tc, test_render_name_collision_reported);

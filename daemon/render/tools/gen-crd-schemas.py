@@ -56,6 +56,31 @@ JOBS = (
 
 KEEP_FLAGS = ("x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string")
 
+# A built-in kind egressd renders, with no CRD to read: networking.k8s.io/v1
+# NetworkPolicy as Kubernetes 1.32's OpenAPI has it (k8s.io/api/networking/v1),
+# reduced to structure.
+_INT = {"type": "integer"}
+_LIST = lambda items: {"type": "array", "items": items}
+_LABEL_SELECTOR = {"type": "object", "properties": {
+    "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+    "matchExpressions": _LIST({"type": "object", "required": ["key", "operator"], "properties": {
+        "key": {"type": "string"}, "operator": {"type": "string"},
+        "values": _LIST({"type": "string"})}})}}
+_PEER = {"type": "object", "properties": {
+    "ipBlock": {"type": "object", "required": ["cidr"], "properties": {
+        "cidr": {"type": "string"}, "except": _LIST({"type": "string"})}},
+    "namespaceSelector": _LABEL_SELECTOR, "podSelector": _LABEL_SELECTOR}}
+_NP_PORT = {"type": "object", "properties": {
+    "protocol": {"type": "string", "enum": ["TCP", "UDP", "SCTP"]},
+    "port": {"x-kubernetes-int-or-string": True}, "endPort": _INT}}
+BUILTINS = [("networking.k8s.io/v1", "NetworkPolicy", "Kubernetes 1.32", {
+    "type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "podSelector": _LABEL_SELECTOR,
+        "policyTypes": _LIST({"type": "string", "enum": ["Ingress", "Egress"]}),
+        "ingress": _LIST({"type": "object", "properties": {"from": _LIST(_PEER), "ports": _LIST(_NP_PORT)}}),
+        "egress": _LIST({"type": "object", "properties": {"to": _LIST(_PEER), "ports": _LIST(_NP_PORT)}}),
+    }}}})]
+
 _S = {"type": "string"}
 _STRMAP = {"type": "object", "additionalProperties": _S}
 # k8s.io/apimachinery ObjectMeta as a structural schema (what a client may send)
@@ -179,6 +204,9 @@ def generate(src):
                     o["newer"] = newer
                 o["schema"] = root_schema(reduce_schema(byver[v]["schema"]["openAPIV3Schema"]))
                 objects.append(o)
+    for api, kind, label, schema in BUILTINS:
+        objects.append({"apiVersion": api, "kind": kind, "source": label,
+                        "schema": root_schema(reduce_schema(schema))})
     counts = {}
     for o in objects:
         count_repeats(o["schema"], counts)
