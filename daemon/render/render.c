@@ -370,26 +370,19 @@ static void plan_kind(struct rctx *x, enum render_kind kind) {
     if (kind == RENDER_KIND_DESTINATION_RULE)
       plan_origination(x);
     break;
-  case RENDER_KIND_SIDECAR: {
-    struct strmap done = {0};
-    for (size_t i = 0; i < x->repo->n_intents; i++) {
-      const struct intent *in = x->repo->intents[i];
-      if (!in->enforce || !on_cluster(x, in) || strmap_has(&done, in->namespace))
-        continue;
-      strmap_put(&done, in->namespace, NULL);
-      add_job(x, T_SIDECAR, kind, in->namespace, SIDECAR_NAME, in, NULL, 0);
-    }
-    strmap_dispose(&done);
-    break;
-  }
+  case RENDER_KIND_SIDECAR:
   case RENDER_KIND_NETWORK_POLICY: {
+    /* one per namespace, for its first intent that asks for it */
+    bool sidecar = kind == RENDER_KIND_SIDECAR;
     struct strmap done = {0};
     for (size_t i = 0; i < x->repo->n_intents; i++) {
       const struct intent *in = x->repo->intents[i];
-      if (!in->network_policy || !on_cluster(x, in) || strmap_has(&done, in->namespace))
+      if (!(sidecar ? in->enforce : in->network_policy) || !on_cluster(x, in) ||
+          strmap_has(&done, in->namespace))
         continue;
       strmap_put(&done, in->namespace, NULL);
-      add_job(x, T_NETWORK_POLICY, kind, in->namespace, NETWORK_POLICY_NAME, in, NULL, 0);
+      add_job(x, sidecar ? T_SIDECAR : T_NETWORK_POLICY, kind, in->namespace,
+              sidecar ? SIDECAR_NAME : NETWORK_POLICY_NAME, in, NULL, 0);
     }
     strmap_dispose(&done);
     break;
@@ -1028,11 +1021,21 @@ static struct doc_node *authorization_policy_values(struct rctx *x, const struct
   return v;
 }
 
-static struct doc_node *ns_selector(struct rctx *x, const char *ns) {
-  struct doc_node *sel = map(x), *ml = map(x);
-  set_str(x, ml, "kubernetes.io/metadata.name", ns);
-  set(x, sel, "matchLabels", ml);
-  return sel;
+/* An egress rule of a NetworkPolicy: to the pods with pod_labels in namespace
+ * ns, on ports. */
+static struct doc_node *np_rule(struct rctx *x, const char *ns, struct doc_node *pod_labels,
+                                struct doc_node *ports) {
+  struct doc_node *rule = map(x), *to = seq(x), *peer = map(x), *nsel = map(x), *nsl = map(x);
+  struct doc_node *psel = map(x);
+  set_str(x, nsl, "kubernetes.io/metadata.name", ns);
+  set(x, nsel, "matchLabels", nsl);
+  set(x, peer, "namespaceSelector", nsel);
+  set(x, psel, "matchLabels", pod_labels);
+  set(x, peer, "podSelector", psel);
+  push(x, to, peer);
+  set(x, rule, "to", to);
+  set(x, rule, "ports", ports);
+  return rule;
 }
 
 static struct doc_node *np_port(struct rctx *x, const char *protocol, int port) {
@@ -1060,7 +1063,7 @@ static struct doc_node *network_policy_values(struct rctx *x, const struct job *
   for (size_t k = 0; k < x->repo->n_intents; k++) {
     const struct intent *o = x->repo->intents[k];
     const struct intent_gateway *g = o->gateway;
-    struct doc_node *rule, *to, *peer, *pod, *ml, *ports;
+    struct doc_node *ports;
     if (!str_eq(o->namespace, in->namespace) || !on_cluster(x, o))
       continue;
     if (o->network_policy)
@@ -1068,17 +1071,7 @@ static struct doc_node *network_policy_values(struct rctx *x, const struct job *
     if (strmap_has(&gws, g->id))
       continue;
     strmap_put(&gws, g->id, NULL);
-    rule = map(x);
-    to = seq(x);
-    peer = map(x);
-    pod = map(x);
     ports = seq(x);
-    set(x, peer, "namespaceSelector", ns_selector(x, g->namespace));
-    ml = gateway_selector(x, g);
-    set(x, pod, "matchLabels", ml);
-    set(x, peer, "podSelector", pod);
-    push(x, to, peer);
-    set(x, rule, "to", to);
     /* every port of the gateway this namespace's intents use, as the pod has it */
     for (size_t q = 0; q < g->n_ports; q++) {
       bool used = false;
@@ -1092,50 +1085,32 @@ static struct doc_node *network_policy_values(struct rctx *x, const struct job *
       if (used)
         push(x, ports, np_port(x, "TCP", g->ports[q].target_port));
     }
-    set(x, rule, "ports", ports);
-    push(x, egress, rule);
+    push(x, egress, np_rule(x, g->namespace, gateway_selector(x, g), ports));
     if (g->cp_namespace)
       strmap_put(&cps, g->cp_namespace, &cps); /* to do (any non-NULL value) */
   }
   {
     /* the cluster DNS */
-    struct doc_node *rule = map(x), *to = seq(x), *peer = map(x), *pod = map(x), *ml = map(x);
-    struct doc_node *ports = seq(x);
-    set(x, peer, "namespaceSelector", ns_selector(x, "kube-system"));
+    struct doc_node *ml = map(x), *ports = seq(x);
     set_str(x, ml, "k8s-app", "kube-dns");
-    set(x, pod, "matchLabels", ml);
-    set(x, peer, "podSelector", pod);
-    push(x, to, peer);
-    set(x, rule, "to", to);
     push(x, ports, np_port(x, "UDP", 53));
     push(x, ports, np_port(x, "TCP", 53));
-    set(x, rule, "ports", ports);
-    push(x, egress, rule);
+    push(x, egress, np_rule(x, "kube-system", ml, ports));
   }
   for (size_t k = 0; k < x->repo->n_intents; k++) {
     /* the control planes of those gateways, in a stable order */
     const struct intent *o = x->repo->intents[k];
     const struct intent_gateway *g = o->gateway;
-    struct doc_node *rule, *to, *peer, *pod, *ml, *ports;
+    struct doc_node *ml, *ports;
     if (!str_eq(o->namespace, in->namespace) || !on_cluster(x, o) || !g->cp_namespace ||
         strmap_get(&cps, g->cp_namespace) == NULL)
       continue;
     strmap_put(&cps, g->cp_namespace, NULL);
-    rule = map(x);
-    to = seq(x);
-    peer = map(x);
-    pod = map(x);
     ml = map(x);
     ports = seq(x);
-    set(x, peer, "namespaceSelector", ns_selector(x, g->cp_namespace));
     set_str(x, ml, "app", "istiod");
-    set(x, pod, "matchLabels", ml);
-    set(x, peer, "podSelector", pod);
-    push(x, to, peer);
-    set(x, rule, "to", to);
     push(x, ports, np_port(x, "TCP", 15012));
-    set(x, rule, "ports", ports);
-    push(x, egress, rule);
+    push(x, egress, np_rule(x, g->cp_namespace, ml, ports));
   }
   strmap_dispose(&gws);
   strmap_dispose(&cps);

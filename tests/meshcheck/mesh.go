@@ -360,21 +360,7 @@ func (m *Mesh) addIntruder() error {
 			continue
 		}
 		done[gw] = true
-		for _, d := range m.Istio {
-			if d.Namespace != in.From {
-				continue
-			}
-			spec, _ := d.Obj["spec"].(map[string]any)
-			keep := false
-			switch d.Kind {
-			case "ServiceEntry", "VirtualService":
-				keep = contains(toStrings(spec["hosts"]), in.Host)
-			case "DestinationRule":
-				keep = spec["host"] == gw
-			}
-			if !keep {
-				continue
-			}
+		for _, d := range m.routingObjects(in.From, in.Host, gw) {
 			c, err := m.intruderCopy(d)
 			if err != nil {
 				return err
@@ -384,6 +370,30 @@ func (m *Mesh) addIntruder() error {
 	}
 	m.Istio = append(m.Istio, add...)
 	return nil
+}
+
+// routingObjects are the objects of namespace ns that send host to the
+// gateway whose Service host is gw: its ServiceEntry and VirtualService, and
+// the DestinationRule of the gateway.
+func (m *Mesh) routingObjects(ns, host, gw string) []*Doc {
+	var out []*Doc
+	for _, d := range m.Istio {
+		if d.Namespace != ns {
+			continue
+		}
+		spec, _ := d.Obj["spec"].(map[string]any)
+		switch d.Kind {
+		case "ServiceEntry", "VirtualService":
+			if contains(toStrings(spec["hosts"]), host) {
+				out = append(out, d)
+			}
+		case "DestinationRule":
+			if spec["host"] == gw {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
 }
 
 // addBorrowed copies, per gateway, the objects the first intent of one
@@ -418,21 +428,7 @@ func (m *Mesh) addBorrowed() error {
 		if from == nil {
 			continue
 		}
-		for _, d := range m.Istio {
-			if d.Namespace != victim.From {
-				continue
-			}
-			spec, _ := d.Obj["spec"].(map[string]any)
-			keep := false
-			switch d.Kind {
-			case "ServiceEntry", "VirtualService":
-				keep = contains(toStrings(spec["hosts"]), victim.Host)
-			case "DestinationRule":
-				keep = spec["host"] == gw
-			}
-			if !keep {
-				continue
-			}
+		for _, d := range m.routingObjects(victim.From, victim.Host, gw) {
 			c, err := m.copyInto(d, from.From, d.Name+"-borrowed-"+victim.Proto)
 			if err != nil {
 				return err

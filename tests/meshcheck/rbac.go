@@ -174,27 +174,30 @@ func policyMatches(p *rbacv3.Policy, a rbacAttrs) (bool, error) {
 	if p.GetCondition() != nil || p.GetCheckedCondition() != nil {
 		return false, fmt.Errorf("CEL conditions are not supported")
 	}
-	perm := false
-	for _, x := range p.Permissions {
-		ok, err := permissionMatches(x, a)
-		if err != nil {
+	// a policy matches when any permission and any principal match
+	if ok, err := anyMatch(p.Permissions, a, permissionMatches); err != nil || !ok {
+		return false, err
+	}
+	return anyMatch(p.Principals, a, principalMatches)
+}
+
+// allMatch and anyMatch are Envoy's and_rules/and_ids and or_rules/or_ids;
+// an error (a matcher meshcheck does not know) ends the evaluation.
+func allMatch[T any](xs []T, a rbacAttrs, f func(T, rbacAttrs) (bool, error)) (bool, error) {
+	for _, x := range xs {
+		ok, err := f(x, a)
+		if err != nil || !ok {
 			return false, err
 		}
-		if ok {
-			perm = true
-			break
-		}
 	}
-	if !perm {
-		return false, nil
-	}
-	for _, x := range p.Principals {
-		ok, err := principalMatches(x, a)
-		if err != nil {
-			return false, err
-		}
-		if ok {
-			return true, nil
+	return true, nil
+}
+
+func anyMatch[T any](xs []T, a rbacAttrs, f func(T, rbacAttrs) (bool, error)) (bool, error) {
+	for _, x := range xs {
+		ok, err := f(x, a)
+		if err != nil || ok {
+			return ok, err
 		}
 	}
 	return false, nil
@@ -205,24 +208,9 @@ func permissionMatches(p *rbacv3.Permission, a rbacAttrs) (bool, error) {
 	case *rbacv3.Permission_Any:
 		return r.Any, nil
 	case *rbacv3.Permission_AndRules:
-		for _, x := range r.AndRules.Rules {
-			ok, err := permissionMatches(x, a)
-			if err != nil || !ok {
-				return false, err
-			}
-		}
-		return true, nil
+		return allMatch(r.AndRules.Rules, a, permissionMatches)
 	case *rbacv3.Permission_OrRules:
-		for _, x := range r.OrRules.Rules {
-			ok, err := permissionMatches(x, a)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				return true, nil
-			}
-		}
-		return false, nil
+		return anyMatch(r.OrRules.Rules, a, permissionMatches)
 	case *rbacv3.Permission_NotRule:
 		ok, err := permissionMatches(r.NotRule, a)
 		return !ok, err
@@ -253,24 +241,9 @@ func principalMatches(p *rbacv3.Principal, a rbacAttrs) (bool, error) {
 	case *rbacv3.Principal_Any:
 		return r.Any, nil
 	case *rbacv3.Principal_AndIds:
-		for _, x := range r.AndIds.Ids {
-			ok, err := principalMatches(x, a)
-			if err != nil || !ok {
-				return false, err
-			}
-		}
-		return true, nil
+		return allMatch(r.AndIds.Ids, a, principalMatches)
 	case *rbacv3.Principal_OrIds:
-		for _, x := range r.OrIds.Ids {
-			ok, err := principalMatches(x, a)
-			if err != nil {
-				return false, err
-			}
-			if ok {
-				return true, nil
-			}
-		}
-		return false, nil
+		return anyMatch(r.OrIds.Ids, a, principalMatches)
 	case *rbacv3.Principal_NotId:
 		ok, err := principalMatches(r.NotId, a)
 		return !ok, err

@@ -232,7 +232,7 @@ class DiscoveryHead(ParityCase):
             self.assertEqual(sorted(sim["components"]["schemas"]), sorted(real["components"]["schemas"]))
             for name, rs in real["components"]["schemas"].items():
                 if name.startswith("io.k8s.apimachinery."):
-                    continue        # kubesim's are stubs: their names match (above)
+                    continue        # kubesim's are a bare type (README, Known limits); names match above
                 ss = sim["components"]["schemas"][name]
                 for key in ("x-kubernetes-group-version-kind", "required", "type", "x-kubernetes-selectable-fields"):
                     self.assertEqual(ss.get(key), rs.get(key), "%s %s" % (name, key))
