@@ -27,6 +27,7 @@ type Options struct {
 	PrintMesh bool
 	Verbose   bool
 	Allow     string // analyzer codes that are reported but do not fail (IST0134,...)
+	Outbound  string // the mesh-wide outboundTrafficPolicy: ALLOW_ANY (SMM's default) or REGISTRY_ONLY
 }
 
 // Flags registers the CLI flags on fs.
@@ -39,6 +40,8 @@ func (o *Options) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.PrintMesh, "print-mesh", false, "print the minimal mesh (Kubernetes objects) added to the manifests, and exit")
 	fs.BoolVar(&o.Verbose, "verbose", false, "keep Istio's own logs (on standard error)")
 	fs.StringVar(&o.Allow, "allow", "", "with --analyze: analyzer codes (IST0134,...) printed but not failing")
+	fs.StringVar(&o.Outbound, "outbound-policy", "ALLOW_ANY",
+		"the mesh-wide outboundTrafficPolicy: ALLOW_ANY (SMM 1.17's default) or REGISTRY_ONLY")
 }
 
 // Active says the command line asks for something.
@@ -50,6 +53,7 @@ func (o *Options) Active() bool {
 const Usage = `usage:
   meshcheck --manifests FILE [--from NS] --to HOST:PORT[/http|/tls|/tcp]
   meshcheck --manifests FILE --table
+      (both take --outbound-policy ALLOW_ANY|REGISTRY_ONLY, the mesh-wide default)
   meshcheck --analyze FILE
   meshcheck --manifests FILE --print-mesh
 
@@ -123,6 +127,12 @@ func Run(t *testing.T, o *Options, stdout, stderr io.Writer) int {
 	m, err := load(o.Manifests)
 	if err != nil {
 		return errf("%v", err)
+	}
+	switch o.Outbound {
+	case "", "ALLOW_ANY", "REGISTRY_ONLY":
+		m.OutboundPolicy = o.Outbound
+	default:
+		return errf("--outbound-policy %q: ALLOW_ANY or REGISTRY_ONLY", o.Outbound)
 	}
 	if o.PrintMesh {
 		fmt.Fprint(stdout, m.KubeYAML+"---\n"+m.MeshIstioYAML)

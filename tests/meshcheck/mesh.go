@@ -145,6 +145,9 @@ type Mesh struct {
 	NetworkPolicies []*Doc
 	Clients         map[string]*Client
 	Unlisted        string // a namespace that no intent names
+	// OutboundPolicy is the mesh config's outboundTrafficPolicy.mode:
+	// ALLOW_ANY (SMM 1.17 ships Istio's default; "" means it) or REGISTRY_ONLY.
+	OutboundPolicy string
 	// Intruder is a namespace that no intent names but that routes itself
 	// through each gateway as an intent's namespace does (its own copies of
 	// the intent's ServiceEntry, gateway DestinationRule and mesh route):

@@ -324,6 +324,10 @@ func TestCLIExitCodes(t *testing.T) {
 		{Options{Manifests: "testdata/prod-eu.v1beta1.yaml", From: "nowhere", To: "httpbin.org:80"}, ExitError, ""},
 		{Options{Manifests: "testdata/missing.yaml", To: "httpbin.org:80"}, ExitError, ""},
 		{Options{Manifests: "testdata/prod-eu.v1beta1.yaml", Table: true}, ExitReached, "unlisted → "},
+		{Options{Manifests: "testdata/prod-eu.v1beta1.yaml", From: "unlisted", To: "httpbin.org:80"}, ExitReached, "bypasses"},
+		{Options{Manifests: "testdata/prod-eu.v1beta1.yaml", From: "unlisted", To: "httpbin.org:80", Outbound: "REGISTRY_ONLY"},
+			ExitDenied, "BLACK-HOLED (sidecar: block_all"},
+		{Options{Manifests: "testdata/prod-eu.v1beta1.yaml", Table: true, Outbound: "DENY"}, ExitError, ""},
 		{Options{Analyze: "testdata/prod-eu.v1beta1.yaml"}, ExitDenied, "IST0129"},
 		{Options{Analyze: "testdata/prod-eu-fixed.yaml"}, ExitReached, ""},
 	} {
@@ -402,5 +406,32 @@ func TestNetworkPolicyIsEnforcedBelowTheMesh(t *testing.T) {
 	// the gateway's other port is still allowed
 	if oc := row(t, rows, "payments → ip-10-20-30-40.egressd.internal:5432/tcp (10.20.30.40)"); oc.Verdict != Reached {
 		t.Errorf("TCP through the gateway: %s", oc.Line())
+	}
+}
+
+// With the mesh-wide outbound policy REGISTRY_ONLY (what docs/security-model.md
+// advises for namespaces without enforce), the example's rendering still
+// reaches every intent, and a namespace no intent names reaches nothing: TLS
+// to BlackHoleCluster, HTTP to the block_all virtual host's 502. Under SMM's
+// default ALLOW_ANY the same rows bypass the gateway.
+func TestMeshWideRegistryOnly(t *testing.T) {
+	m := loadFile(t, "../data/render/0001-example/prod-eu.yaml")
+	allowAny := table(t, m)
+	m = loadFile(t, "../data/render/0001-example/prod-eu.yaml")
+	m.OutboundPolicy = "REGISTRY_ONLY"
+	rows := table(t, m)
+	for _, in := range m.Intents {
+		if oc := row(t, rows, in.String()); oc.Verdict != Reached || !strings.Contains(oc.Hop, "mTLS") {
+			t.Errorf("intent under REGISTRY_ONLY: %s", oc.Line())
+		}
+	}
+	for _, key := range []string{"unlisted → httpbin.org:80/http", "unlisted → events.pagerduty.com:443/tls",
+		"ci → unknown.example.com:443/tls"} {
+		if oc := row(t, rows, key); oc.Verdict != BlackHoled || !strings.Contains(oc.Reason, "REGISTRY_ONLY") {
+			t.Errorf("REGISTRY_ONLY: %s", oc.Line())
+		}
+		if oc := row(t, allowAny, key); oc.Verdict != Reached || !strings.Contains(oc.Reason, "bypasses") {
+			t.Errorf("ALLOW_ANY: %s", oc.Line())
+		}
 	}
 }

@@ -63,10 +63,14 @@ func NewOracle(t *testing.T, m *Mesh) *Oracle {
 	// SMM 1.17 ships Istio's defaults: outboundTrafficPolicy ALLOW_ANY,
 	// enableAutoMtls true, trust domain cluster.local, root namespace
 	// istio-system. Spelled out so that a change of Istio's defaults shows.
+	// An operator may set the outbound policy mesh-wide to REGISTRY_ONLY.
 	mc.TrustDomain = trustDomain
 	mc.RootNamespace = rootNamespace
 	mc.EnableAutoMtls.Value = true
 	mc.OutboundTrafficPolicy.Mode = meshconfig.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY
+	if m.OutboundPolicy == "REGISTRY_ONLY" {
+		mc.OutboundTrafficPolicy.Mode = meshconfig.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY
+	}
 	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 		ConfigString:           m.IstioYAML(),
 		KubernetesObjectString: m.KubeYAML,
@@ -309,6 +313,10 @@ func (o *Oracle) Check(r Request) *Outcome {
 	}
 	switch clusterName {
 	case "":
+		if res.VirtualHostMatched == "block_all" {
+			// REGISTRY_ONLY's virtual host for HTTP to hosts not in the registry
+			return end(BlackHoled, "sidecar: block_all, direct response 502, REGISTRY_ONLY")
+		}
 		return end(NoRoute, "sidecar: no cluster")
 	case "BlackHoleCluster":
 		reason := "sidecar: BlackHoleCluster"
