@@ -124,10 +124,11 @@ static int take_lock(struct ledger *l, struct err *err) {
  * file_write_atomic(): the two files of a checkpoint are renamed as one
  * step whose temporary names recovery must know. */
 static int write_synced(const char *path, const void *data, size_t len, struct err *err) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644), r;
+  /* never opens what is there (a FIFO would block, a symlink redirect) */
+  int fd = file_create_fresh(path, 0644, err), r;
 
   if (fd < 0)
-    return err_set_errno(err, -errno, "cannot create '%s'", path);
+    return fd;
   r = fd_write_all(fd, data, len);
   if (r < 0)
     err_set_errno(err, r, "cannot write '%s'", path);

@@ -1,10 +1,14 @@
 /* Unit tests for daemon/base. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
+#include "base/redact.h"
 #include "testutil.h"
 
 START_TEST(test_err_keeps_first_cause) {
@@ -300,6 +304,298 @@ START_TEST(test_dns_hosts) {
 }
 END_TEST
 
+/* ---- W-10: atomic writes never use a temporary name someone planted ----
+ *
+ * A writer's directory may be writable by others (a shared node_exporter
+ * textfile directory): whatever they put at a temporary name must neither
+ * redirect the write (symlink), block it (FIFO), nor be renamed into place
+ * (a file of theirs). The old scheme used the predictable <path>.tmp.<pid>;
+ * these tests plant there, and, through the suffix hook, at the names the
+ * new scheme draws. A hang on a FIFO is caught by alarm(). */
+
+typedef int (*replace_fn)(const char *, const void *, size_t, mode_t, struct err *);
+
+static const struct {
+  const char *name;
+  replace_fn fn;
+} writers[] = {{"file_write_atomic", file_write_atomic}, {"file_replace", file_replace}};
+
+static void assert_file_is(const char *path, const char *want) {
+  char *got = testutil_read(path);
+  struct stat st;
+
+  ck_assert_msg(lstat(path, &st) == 0 && S_ISREG(st.st_mode), "%s is not a regular file", path);
+  ck_assert_msg(got && strcmp(got, want) == 0, "%s holds '%s', want '%s'", path, got ? got : "(none)",
+                want);
+  free(got);
+}
+
+START_TEST(test_file_write_never_follows_a_planted_symlink) {
+  char *dir = testutil_tmpdir(), *victim = path_join(dir, "victim");
+  struct err e = ERR_INIT;
+  struct stat st;
+
+  testutil_write(dir, "victim", "victim's content");
+  for (size_t w = 0; w < ARRAY_SIZE(writers); w++) {
+    char *path = xasprintf("%s/%s.prom", dir, writers[w].name);
+    char *old_tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+
+    /* at the name the old code used, and at the destination itself */
+    ck_assert_int_eq(symlink(victim, old_tmp), 0);
+    ck_assert_int_eq(symlink(victim, path), 0);
+    err_clear(&e);
+    ck_assert_ok(writers[w].fn(path, "new\n", 4, 0644, &e), &e);
+    assert_file_is(path, "new\n"); /* the link was replaced, not followed */
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    assert_file_is(victim, "victim's content");
+    ck_assert_int_eq(lstat(old_tmp, &st), 0);
+    ck_assert_msg(S_ISLNK(st.st_mode), "%s: the planted link is gone or changed", writers[w].name);
+    free(old_tmp);
+    free(path);
+  }
+  free(victim);
+  testutil_rmrf(dir);
+  free(dir);
+}
+END_TEST
+
+START_TEST(test_file_write_never_blocks_on_a_planted_fifo) {
+  char *dir = testutil_tmpdir();
+  struct err e = ERR_INIT;
+  struct stat st;
+
+  alarm(5); /* the old code blocks in open() forever: the test dies, and fails */
+  for (size_t w = 0; w < ARRAY_SIZE(writers); w++) {
+    char *path = xasprintf("%s/%s.prom", dir, writers[w].name);
+    char *old_tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+
+    ck_assert_int_eq(mkfifo(old_tmp, 0666), 0);
+    err_clear(&e);
+    ck_assert_ok(writers[w].fn(path, "new\n", 4, 0600, &e), &e);
+    assert_file_is(path, "new\n");
+    ck_assert_int_eq(lstat(old_tmp, &st), 0);
+    ck_assert_msg(S_ISFIFO(st.st_mode), "%s: the planted FIFO is gone or changed", writers[w].name);
+    free(old_tmp);
+    free(path);
+  }
+  alarm(0);
+  testutil_rmrf(dir);
+  free(dir);
+}
+END_TEST
+
+static unsigned suffix_calls;
+
+/* "planted1", "planted2", ...: the names the test plants at, in order */
+static void fixed_suffixes(char *out, size_t size) {
+  snprintf(out, size, "planted%u", ++suffix_calls);
+}
+
+static void one_suffix(char *out, size_t size) {
+  suffix_calls++;
+  snprintf(out, size, "planted1");
+}
+
+START_TEST(test_file_write_skips_every_taken_temporary_name) {
+  char *dir = testutil_tmpdir(), *victim = path_join(dir, "victim");
+  char *path = path_join(dir, "metrics.prom");
+  char *t1 = xasprintf("%s.tmp.planted1", path), *t2 = xasprintf("%s.tmp.planted2", path);
+  char *t3 = xasprintf("%s.tmp.planted3", path), *t4 = xasprintf("%s.tmp.planted4", path);
+  struct err e = ERR_INIT;
+  struct stat st;
+
+  alarm(5);
+  testutil_write(dir, "victim", "victim's content");
+  ck_assert_int_eq(symlink(victim, t1), 0);
+  ck_assert_int_eq(mkfifo(t2, 0666), 0);
+  testutil_write(dir, "metrics.prom.tmp.planted3", "planted content");
+  ck_assert_int_eq(chmod(t3, 0666), 0);
+  file_tmp_suffix_hook(fixed_suffixes);
+  suffix_calls = 0;
+  ck_assert_ok(file_write_atomic(path, "new\n", 4, 0644, &e), &e);
+  ck_assert_uint_eq(suffix_calls, 4); /* three names were taken: the fourth is ours */
+  assert_file_is(path, "new\n");
+  ck_assert_int_eq(stat(path, &st), 0);
+  ck_assert_int_eq(st.st_mode & 0777, 0644);
+  /* the planted entries are untouched and none of them became the file */
+  assert_file_is(victim, "victim's content");
+  ck_assert_int_eq(lstat(t1, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  ck_assert_int_eq(lstat(t2, &st), 0);
+  ck_assert(S_ISFIFO(st.st_mode));
+  assert_file_is(t3, "planted content");
+  ck_assert_int_eq(lstat(t4, &st), -1); /* renamed into place */
+
+  /* every name taken: a bounded number of tries, then an error saying so */
+  file_tmp_suffix_hook(one_suffix);
+  suffix_calls = 0;
+  err_clear(&e);
+  ck_assert_int_eq(file_replace(path, "newer\n", 6, 0644, &e), -EEXIST);
+  ck_assert_msg(suffix_calls > 1 && suffix_calls <= 100, "%u tries", suffix_calls);
+  ck_assert_msg(strstr(e.msg, "cannot create a temporary file next to") != NULL, "%s", e.msg);
+  assert_file_is(path, "new\n");
+  file_tmp_suffix_hook(NULL);
+  alarm(0);
+
+  free(t1);
+  free(t2);
+  free(t3);
+  free(t4);
+  free(path);
+  free(victim);
+  testutil_rmrf(dir);
+  free(dir);
+}
+END_TEST
+
+START_TEST(test_file_create_fresh_removes_what_was_planted) {
+  char *dir = testutil_tmpdir(), *victim = path_join(dir, "victim");
+  char *path = path_join(dir, "checkpoint.tmp");
+  struct err e = ERR_INIT;
+  struct stat st;
+  int fd;
+
+  alarm(5);
+  testutil_write(dir, "victim", "victim's content");
+  for (int round = 0; round < 3; round++) {
+    if (round == 0)
+      ck_assert_int_eq(symlink(victim, path), 0);
+    else if (round == 1)
+      ck_assert_int_eq(mkfifo(path, 0666), 0);
+    else
+      testutil_write(dir, "checkpoint.tmp", "a stale one");
+    err_clear(&e);
+    fd = file_create_fresh(path, 0600, &e);
+    ck_assert_ok(fd, &e);
+    ck_assert_int_eq(write(fd, "new", 3), 3);
+    ck_assert_int_eq(close(fd), 0);
+    assert_file_is(path, "new");
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
+    assert_file_is(victim, "victim's content");
+    ck_assert_int_eq(unlink(path), 0);
+  }
+  alarm(0);
+  free(path);
+  free(victim);
+  testutil_rmrf(dir);
+  free(dir);
+}
+END_TEST
+
+START_TEST(test_file_write_leaves_only_the_file_behind) {
+  char *dir = testutil_tmpdir(), *path = path_join(dir, "state.json");
+  struct err e = ERR_INIT;
+
+  /* the default (random) suffixes: repeated writes each succeed and leave
+   * nothing behind but the file */
+  for (int i = 0; i < 50; i++)
+    ck_assert_ok(file_write_atomic(path, "x", 1, 0600, &e), &e);
+  {
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    unsigned entries = 0;
+    ck_assert_ptr_nonnull(dh);
+    while ((de = readdir(dh)))
+      if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+        ck_assert_str_eq(de->d_name, "state.json");
+        entries++;
+      }
+    closedir(dh);
+    ck_assert_uint_eq(entries, 1);
+  }
+  free(path);
+  testutil_rmrf(dir);
+  free(dir);
+}
+END_TEST
+
+/* --- redaction (base/redact.h) --------------------------------------------- */
+
+static char *redacted(const char *text, const char *const *secrets) {
+  struct buf b = BUF_INIT;
+
+  buf_puts(&b, text);
+  redact_secrets(&b, secrets);
+  return buf_detach(&b, NULL);
+}
+
+#define ck_redacts(text, secrets, want)                                                        \
+  do {                                                                                         \
+    char *got_ = redacted(text, secrets);                                                      \
+    ck_assert_str_eq(got_, want);                                                              \
+    free(got_);                                                                                \
+  } while (0)
+
+START_TEST(test_redact_secrets_whole_split_partial_and_short) {
+  const char *tok[] = {"ghp_4Xq9ZrTt1bVw8KpL", NULL};
+  const char *two[] = {"abc", "abcdefghij", NULL};
+  const char *shorts[] = {"pw", "x", NULL};
+
+  ck_redacts("token ghp_4Xq9ZrTt1bVw8KpL rejected", tok, "token [redacted] rejected");
+  /* split by a newline, by CR LF and indentation, by a tab */
+  ck_redacts("token ghp_4Xq9Zr\nTt1bVw8KpL rejected", tok, "token [redacted] rejected");
+  ck_redacts("ghp_4Xq9\r\n    ZrTt1b\tVw8KpL", tok, "[redacted]");
+  /* a truncated echo, and the other half of a split at a cut */
+  ck_redacts("Authorization header 'ghp_4Xq9Zr...' too long", tok,
+             "Authorization header '[redacted]...' too long");
+  ck_redacts("token=Tt1bVw8KpL;", tok, "token=[redacted];");
+  /* shorter pieces are ordinary words: left alone */
+  ck_redacts("ghp_4Xq is not it", tok, "ghp_4Xq is not it");
+  /* the longest secret wins; any length counts */
+  ck_redacts("abcdefghij and abc", two, "[redacted] and [redacted]");
+  ck_redacts("user=x pw=pw", shorts, "user=[redacted] [redacted]=[redacted]");
+  ck_redacts("nothing to hide", tok, "nothing to hide");
+  ck_redacts("nothing to hide", NULL, "nothing to hide");
+}
+END_TEST
+
+START_TEST(test_url_redact_hides_query_values_and_userinfo) {
+  static const struct {
+    const char *url, *want;
+  } cases[] = {
+      {"https://git.example/org/egress.git?access_token=ghp_SECRET",
+       "https://git.example/org/egress.git?access_token=[redacted]"},
+      {"https://git.example/r.git?a=1&token=s3cr3t;b=&c#frag",
+       "https://git.example/r.git?a=[redacted]&token=[redacted];b=&[redacted]#[redacted]"},
+      {"https://deploy:pa55word@git.example:8443/r.git", "https://deploy:[redacted]@git.example:8443/r.git"},
+      {"https://ghp_tokenAsUser@github.com/o/r.git", "https://[redacted]@github.com/o/r.git"},
+      {"HTTP://u:p@h/r", "HTTP://u:[redacted]@h/r"},
+      {"https://a@b:c@h/r", "https://a@b:[redacted]@h/r"},
+      {"ssh://git@git.example:2222/r.git", "ssh://git@git.example:2222/r.git"},
+      {"ssh://git:pw@h/r", "ssh://git:[redacted]@h/r"},
+      {"git@github.com:o/r.git", "git@github.com:o/r.git"},
+      {"git://h/r.git?token=abc", "git://h/r.git?token=[redacted]"},
+      {"https://h/r.git", "https://h/r.git"},
+      {"/srv/git/r.git", "/srv/git/r.git"},
+      {"file:///srv/git/r.git", "file:///srv/git/r.git"},
+      {"", ""},
+  };
+  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+    char *got = url_redact(cases[i].url);
+    ck_assert_msg(strcmp(got, cases[i].want) == 0, "url_redact('%s') = '%s', want '%s'",
+                  cases[i].url, got, cases[i].want);
+    free(got);
+  }
+}
+END_TEST
+
+START_TEST(test_url_secrets_lists_what_url_redact_hides) {
+  char **s = url_secrets("https://u:password1@h/r?access_token=ghp_SECRET123&x=1", 8);
+
+  ck_assert_str_eq(s[0], "password1");
+  ck_assert_str_eq(s[1], "ghp_SECRET123");
+  ck_assert_ptr_null(s[2]); /* "1" is shorter than 8 bytes */
+  ck_redacts("GET https://h/r?access_token=ghp_SECRET123 failed", (const char *const *)s,
+             "GET https://h/r?access_token=[redacted] failed");
+  url_secrets_free(s);
+  s = url_secrets("/srv/r.git", 1);
+  ck_assert_ptr_null(s[0]);
+  url_secrets_free(s);
+}
+END_TEST
+
 static Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("base");
@@ -320,6 +616,17 @@ static Suite *base_suite(void) {
   tcase_add_test(tc, test_fileset_load_dir_sorted_bounded);
   tcase_add_test(tc, test_dns_names);
   tcase_add_test(tc, test_dns_hosts);
+  tcase_add_test(tc, test_file_write_never_follows_a_planted_symlink);
+  tcase_add_test(tc, test_file_write_never_blocks_on_a_planted_fifo);
+  tcase_add_test(tc, test_file_write_skips_every_taken_temporary_name);
+  tcase_add_test(tc, test_file_write_leaves_only_the_file_behind);
+  tcase_add_test(tc, test_file_create_fresh_removes_what_was_planted);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("redact");
+  tcase_add_test(tc, test_redact_secrets_whole_split_partial_and_short);
+  tcase_add_test(tc, test_url_redact_hides_query_values_and_userinfo);
+  tcase_add_test(tc, test_url_secrets_lists_what_url_redact_hides);
   suite_add_tcase(s, tc);
   return s;
 }
