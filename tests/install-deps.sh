@@ -6,8 +6,8 @@ export DEBIAN_FRONTEND=noninteractive
 packages="
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libgit2-dev libyaml-dev libcurl4-openssl-dev libssl-dev libsodium-dev check
-  python3 python3-yaml python3-jsonschema openssl git openssh-client openssh-server lighttpd
-  time bc diffutils procps iproute2 debootstrap systemd-container man-db nghttp2-server
+  python3 python3-yaml python3-jsonschema python3-cryptography openssl git openssh-client openssh-server lighttpd
+  time bc diffutils procps iproute2 debootstrap systemd-container man-db nghttp2-server faketime
 "
 missing=""
 for p in $packages; do

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/fileio.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/timeutil.h"
@@ -68,7 +69,7 @@ static int cmd_verify(int argc, char **argv) {
   static const struct option opts[] = {
       {"dir", required_argument, NULL, 'd'}, {"pubkey", required_argument, NULL, 'k'},
       {"since", required_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+      {"allow-unsigned-tail", no_argument, NULL, 'u'}, {NULL, 0, NULL, 0}};
   struct ledger_verify_opts o = {.dir = DEFAULT_DIR};
   struct ledger_verify_report rep;
   struct ledger_trust *trust = NULL;
@@ -81,8 +82,10 @@ static int cmd_verify(int argc, char **argv) {
     case 'd': o.dir = optarg; break;
     case 'k': pubkey = optarg; break;
     case 's': o.since = optarg; break;
+    case 'u': o.allow_unsigned_tail = true; break;
     case 'h':
-      printf("usage: egressd ledger verify [--dir DIR] [--pubkey FILE] [--since CHECKPOINT]\n\n"
+      printf("usage: egressd ledger verify [--dir DIR] [--pubkey FILE] [--since CHECKPOINT]\n"
+             "                             [--allow-unsigned-tail]\n\n"
              "Check the ledger offline: every record (canonical JSON, index, prev_root chain,\n"
              "schema, intents, key rotations), the root against the signed checkpoint, and\n"
              "the checkpoint's SSH signature. Exit 0 only when everything holds.\n\n"
@@ -90,7 +93,9 @@ static int cmd_verify(int argc, char **argv) {
              "  --pubkey FILE        trust only the keys of FILE (a .pub or allowed_signers\n"
              "                       file); without it the genesis record's key is trusted\n"
              "  --since CHECKPOINT   an older checkpoint file (its signature in\n"
-             "                       CHECKPOINT.sig) that must be a prefix of this ledger\n",
+             "                       CHECKPOINT.sig) that must be a prefix of this ledger\n"
+             "  --allow-unsigned-tail  a record past the signed checkpoint that no signature\n"
+             "                       of the ledger's key covers is a warning, not a failure\n",
              DEFAULT_DIR);
       return CLI_EXIT_OK;
     default: return cli_usage_error("ledger verify", "unknown option");
@@ -222,6 +227,21 @@ static int parse_since(const char *s, int64_t *ret) {
   return -EINVAL;
 }
 
+/* The size the checkpoint claims (its signature is verify's business);
+ * 0 when there is no readable checkpoint: then nothing is signed. */
+static uint64_t signed_size(const char *dir, struct err *why) {
+  char *path = path_join(dir, LEDGER_FILE_CHECKPOINT);
+  struct ledger_checkpoint cp = {0};
+  struct buf text = BUF_INIT;
+
+  if (file_read_all(path, 4096, &text, why) < 0 ||
+      ledger_checkpoint_parse(text.data, text.len, path, &cp, why) < 0)
+    cp.size = 0;
+  buf_dispose(&text);
+  free(path);
+  return cp.size;
+}
+
 static int cmd_show(int argc, char **argv) {
   static const struct option opts[] = {
       {"dir", required_argument, NULL, 'd'}, {"cluster", required_argument, NULL, 'c'},
@@ -234,6 +254,8 @@ static int cmd_show(int argc, char **argv) {
   struct buf line = BUF_INIT;
   int64_t since_sec = INT64_MIN;
   bool json, first = true;
+  uint64_t n_signed, unsigned_first = LEDGER_INDEX_NONE, unsigned_last = 0;
+  struct err cp_err = ERR_INIT;
   int c, k, r = CLI_EXIT_OK;
 
   while ((c = getopt_long(argc, argv, "d:c:o:h", opts, NULL)) != -1) {
@@ -245,7 +267,8 @@ static int cmd_show(int argc, char **argv) {
     case 'h':
       printf("usage: egressd ledger show [--dir DIR] [--cluster C] [--since T] [-o text|json]\n\n"
              "The ledger's history: what was applied where, by whose commit. It does not\n"
-             "check signatures; run 'egressd ledger verify' for that.\n\n"
+             "check signatures; run 'egressd ledger verify' for that. Records past the\n"
+             "signed checkpoint are marked UNSIGNED (and named on stderr).\n\n"
              "  --dir DIR        the ledger directory (default %s)\n"
              "  --cluster C      only records about cluster C\n"
              "  --since T        only records from T on: an RFC 3339 time\n"
@@ -266,6 +289,7 @@ static int cmd_show(int argc, char **argv) {
                            "24h, not '%s'", since);
   if (ledger_reader_open(dir, &reader, &err) < 0)
     return print_err("show", &err, CLI_EXIT_USAGE);
+  n_signed = signed_size(dir, &cp_err);
   if (json)
     fputs("[", stdout);
   else
@@ -281,6 +305,11 @@ static int cmd_show(int argc, char **argv) {
       continue;
     if (since && (time_parse_rfc3339(rec.time, &t) < 0 || t < since_sec))
       continue;
+    if (rec.index >= n_signed) {
+      if (unsigned_first == LEDGER_INDEX_NONE)
+        unsigned_first = rec.index;
+      unsigned_last = rec.index;
+    }
     if (json) {
       printf("%s\n", first ? "" : ",");
       fwrite(rec.line, 1, rec.len, stdout);
@@ -293,6 +322,8 @@ static int cmd_show(int argc, char **argv) {
     buf_printf(&line, "%-6llu %-20s %-13s %-12s %-8.7s %-18s ", (unsigned long long)rec.index,
                rec.time, ledger_type_name(rec.type), rc ? rc : "-", commit ? commit : "-",
                signer ? signer : "-");
+    if (rec.index >= n_signed)
+      buf_puts(&line, "UNSIGNED (past the signed checkpoint): ");
     summary(&rec, &line);
     printable(line.data);
     buf_putc(&line, '\n');
@@ -300,6 +331,21 @@ static int cmd_show(int argc, char **argv) {
   }
   if (json)
     fputs(first ? "]\n" : "\n]\n", stdout);
+  if (unsigned_first != LEDGER_INDEX_NONE) {
+    char range[64];
+    if (unsigned_first == unsigned_last)
+      str_format(range, sizeof(range), "record %llu is", (unsigned long long)unsigned_first);
+    else
+      str_format(range, sizeof(range), "records %llu-%llu are", (unsigned long long)unsigned_first,
+                 (unsigned long long)unsigned_last);
+    if (n_signed)
+      fprintf(stderr, "egressd ledger show: warning: %s past the signed checkpoint (size %llu): "
+                      "not signed; run 'egressd ledger verify --dir %s'\n", range,
+              (unsigned long long)n_signed, dir);
+    else
+      fprintf(stderr, "egressd ledger show: warning: %s not signed: %s; run 'egressd ledger "
+                      "verify --dir %s'\n", range, cp_err.msg, dir);
+  }
   if (k == -ENODATA) {
     fprintf(stderr, "egressd ledger show: warning: %s (an interrupted append; egressd settles it "
                     "at start-up)\n", err.msg);
@@ -387,9 +433,14 @@ static void print_recovery(const struct ledger_recovery *rec, const char *dir) {
   if (rec->trimmed_bytes)
     printf("trimmed a torn tail of %llu bytes at offset %llu (past the signed size)\n",
            (unsigned long long)rec->trimmed_bytes, (unsigned long long)rec->trimmed_offset);
-  if (rec->resigned)
-    printf("signed record %llu, durable but not yet in the checkpoint\n",
-           (unsigned long long)rec->signed_size);
+  if (rec->pending_installed)
+    printf("installed the checkpoint its writer signed for record %llu, durable but not yet in "
+           "the checkpoint\n", (unsigned long long)rec->signed_size);
+  if (rec->quarantined)
+    printf("moved record %llu (%llu bytes) to %s: it was past the signed checkpoint and no "
+           "signature of the ledger's key covers it, so egressd did not write it; it was not "
+           "signed. Find out who wrote it\n", (unsigned long long)rec->quarantined_index,
+           (unsigned long long)rec->quarantined_bytes, rec->quarantine_path);
   for (size_t i = 0; i < rec->n_interrupted; i++)
     printf("apply-intent %llu (cluster %s) had no result: recorded as interrupted (record %llu)\n",
            (unsigned long long)rec->interrupted[i].intent, rec->interrupted[i].cluster,
@@ -431,9 +482,11 @@ static int cmd_recover(int argc, char **argv) {
       printf("usage: egressd ledger recover [--dir DIR] [--key FILE]\n\n"
              "Open the ledger as its writer, as egressd does at start-up: finish or drop an\n"
              "interrupted checkpoint replacement, trim a torn tail past the signed size,\n"
-             "sign a durable unsigned record, and record an 'interrupted' result for every\n"
-             "apply-intent without one. Damage inside the signed history is reported and\n"
-             "nothing is changed (exit 1).\n\n"
+             "install the checkpoint the writer signed for a durable record past it, move a\n"
+             "record past it that nothing signs to unsigned-record-<index>.jsonl (never\n"
+             "signing it), and record an 'interrupted' result for every apply-intent\n"
+             "without one. Damage inside the signed history is reported and nothing is\n"
+             "changed (exit 1).\n\n"
              "  --dir DIR    the ledger directory (default %s)\n"
              "  --key FILE   the signing key (default %s)\n",
              DEFAULT_DIR, DEFAULT_KEY);

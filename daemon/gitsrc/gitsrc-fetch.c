@@ -20,6 +20,13 @@
  *    <cache_dir>/egressd.lock; a second one gets -EBUSY);
  *  - HTTP credentials are sent preemptively as a custom Authorization header
  *    (one request per poll, no 401 round trip); a 401 means "rejected";
+ *  - credentials never leave for another origin (scheme, host, port) than
+ *    the configured URL's: with credentials, libgit2 follows no redirect to
+ *    another host (GIT_REMOTE_REDIRECT_NONE), and the origin guard (a
+ *    registered socket stream) refuses to connect to any other host:port,
+ *    which also covers what libgit2 lets through (same host, other port;
+ *    http -> https). A same-origin redirect (a moved path) still works;
+ *  - messages quote url_shown (base/redact.h), never the URL itself;
  *  - SSH host keys are checked against known_hosts unless explicitly skipped.
  * The struct gitsrc must not be used by another thread during a call; fork
  * is made from the calling thread and the child touches only libgit2.
@@ -29,6 +36,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -36,14 +44,17 @@
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <git2/sys/stream.h>
 #include <sodium.h>
 
 #include "base/fileio.h"
 #include "base/mem.h"
+#include "base/redact.h"
 #include "base/str.h"
 #include "base/timeutil.h"
 #include "gitsrc/gitsrc-int.h"
@@ -75,6 +86,8 @@ struct ctx {
   struct gitsrc *src;
   char host[256];
   int port;
+  char origin_host[256];   /* http(s) with credentials: the only host:port to connect to */
+  char origin_port[8];
   struct err cause;        /* the specific reason a callback aborted */
   bool http_credentials;   /* an Authorization header is sent */
   unsigned ssh_key_tries;
@@ -115,6 +128,168 @@ static void ssh_host_port(const char *url, char *host, size_t size, int *port) {
   str_format(host, size, "%.*s", (int)((colon ? colon : end) - p), p);
   if (scheme && colon)
     parse_port(colon + 1, (size_t)(end - colon - 1), port);
+}
+
+/* Host (brackets of an IPv6 literal removed) and port (the scheme's default
+ * when absent) of an http(s):// URL, as libgit2 hands them to a stream. */
+static void http_host_port(const char *url, char *host, size_t hsize, char *port, size_t psize) {
+  const char *p = strstr(url, "://") + 3, *end, *at, *colon;
+
+  end = p + strcspn(p, "/?#");
+  for (at = end; at > p && at[-1] != '@'; at--)
+    ;
+  p = at; /* after the last '@' of the authority, if any */
+  if (*p == '[') {
+    const char *rb = memchr(p, ']', (size_t)(end - p));
+    if (rb) {
+      str_format(host, hsize, "%.*s", (int)(rb - p - 1), p + 1);
+      colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+      goto port;
+    }
+  }
+  colon = memchr(p, ':', (size_t)(end - p));
+  str_format(host, hsize, "%.*s", (int)((colon ? colon : end) - p), p);
+port:
+  if (colon && colon + 1 < end)
+    str_format(port, psize, "%.*s", (int)(end - colon - 1), colon + 1);
+  else
+    str_copy(port, psize, str_has_prefix(url, "https://") ? "443" : "80");
+}
+
+/* --- the origin guard (child only) ------------------------------------------ */
+
+/* libgit2 creates every HTTP connection, plain or under TLS, through the
+ * GIT_STREAM_STANDARD stream; registering ours is the one place that sees the
+ * host and port of each connection before a byte, and so before any
+ * credential, is sent. libgit2 1.5 exports no way to wrap its own socket
+ * stream, hence the small socket stream below. The struct ctx is global
+ * because a stream constructor has no payload; only the single-threaded
+ * fetch helper process registers it. */
+static struct ctx *guard_ctx;
+
+struct guarded_stream {
+  git_stream parent;
+  int fd;
+  char *host, *port;
+};
+
+static int gs_connect(git_stream *stream) {
+  struct guarded_stream *st = (struct guarded_stream *)stream;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+  int rc = getaddrinfo(st->host, st->port, &hints, &ai), e = ECONNREFUSED;
+
+  if (rc != 0) {
+    git_error_set(GIT_ERROR_NET, "failed to resolve address for %s: %s", st->host,
+                  gai_strerror(rc));
+    return -1;
+  }
+  for (struct addrinfo *a = ai; a && st->fd < 0; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      e = errno;
+      continue;
+    }
+    while ((rc = connect(fd, a->ai_addr, a->ai_addrlen)) < 0 && errno == EINTR)
+      ;
+    if (rc == 0) {
+      st->fd = fd;
+    } else {
+      e = errno;
+      close(fd);
+    }
+  }
+  freeaddrinfo(ai);
+  if (st->fd < 0) {
+    git_error_set(GIT_ERROR_NET, "failed to connect to %s: %s", st->host, strerror(e));
+    return -1;
+  }
+  return 0;
+}
+
+static ssize_t gs_read(git_stream *stream, void *data, size_t len) {
+  struct guarded_stream *st = (struct guarded_stream *)stream;
+  ssize_t n;
+
+  while ((n = recv(st->fd, data, len, 0)) < 0 && errno == EINTR)
+    ;
+  if (n < 0)
+    git_error_set(GIT_ERROR_NET, "error receiving socket data: %s", strerror(errno));
+  return n;
+}
+
+static ssize_t gs_write(git_stream *stream, const char *data, size_t len, int flags) {
+  struct guarded_stream *st = (struct guarded_stream *)stream;
+  size_t off = 0;
+
+  while (off < len) {
+    ssize_t n = send(st->fd, data + off, len - off, flags | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      git_error_set(GIT_ERROR_NET, "error sending data: %s", strerror(errno));
+      return -1;
+    }
+    off += (size_t)n;
+  }
+  return (ssize_t)off;
+}
+
+static int gs_close(git_stream *stream) {
+  struct guarded_stream *st = (struct guarded_stream *)stream;
+
+  if (st->fd >= 0)
+    close(st->fd);
+  st->fd = -1;
+  return 0;
+}
+
+static void gs_free(git_stream *stream) {
+  struct guarded_stream *st = (struct guarded_stream *)stream;
+
+  gs_close(stream);
+  free(st->host);
+  free(st->port);
+  free(st);
+}
+
+static int gs_new(git_stream **out, const char *host, const char *port) {
+  struct ctx *c = guard_ctx;
+  struct guarded_stream *st;
+
+  if (strcasecmp(host, c->origin_host) != 0 || strcmp(port, c->origin_port) != 0) {
+    char *target = xasprintf(strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
+    err_set_src(&c->cause, -EPERM, ERR_SRC_INPUT,
+                "%s redirected to %s, another origin (scheme, host or port); egressd sends "
+                "credentials only to the origin of the configured URL and stopped before "
+                "connecting: if the repository moved, configure its new URL",
+                c->src->url_shown, target);
+    git_error_set(GIT_ERROR_NET, "refusing to connect to %s: another origin", target);
+    free(target);
+    return -1;
+  }
+  st = xcalloc(1, sizeof(*st));
+  st->fd = -1;
+  st->host = xstrdup(host);
+  st->port = xstrdup(port);
+  st->parent.version = GIT_STREAM_VERSION;
+  st->parent.connect = gs_connect;
+  st->parent.read = gs_read;
+  st->parent.write = gs_write;
+  st->parent.close = gs_close;
+  st->parent.free = gs_free;
+  *out = &st->parent;
+  return 0;
+}
+
+static int origin_guard_install(struct ctx *c, struct err *err) {
+  git_stream_registration reg = {.version = GIT_STREAM_VERSION, .init = gs_new};
+
+  http_host_port(c->src->url, c->origin_host, sizeof(c->origin_host), c->origin_port,
+                 sizeof(c->origin_port));
+  guard_ctx = c;
+  if (git_stream_register(GIT_STREAM_STANDARD, &reg) < 0)
+    return gitsrc_git_error(err, -1, "cannot install the origin check for %s", c->src->url_shown);
+  return 0;
 }
 
 /* --- secrets --------------------------------------------------------------- */
@@ -200,19 +375,19 @@ static int credentials_cb(git_credential **out, const char *url, const char *use
   if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
     if (c->http_credentials)
       err_set_src(&c->cause, -EACCES, ERR_SRC_GIT,
-                  "the server %s rejected the credentials from %s '%s' (HTTP 401)", src->url,
+                  "the server %s rejected the credentials from %s '%s' (HTTP 401)", src->url_shown,
                   src->token_file ? "token_file" : "password_file",
                   src->token_file ? src->token_file : src->password_file);
     else
       err_set_src(&c->cause, -EACCES, ERR_SRC_GIT,
                   "the server %s requires authentication (HTTP 401); set token_file, or "
                   "username and password_file",
-                  src->url);
+                  src->url_shown);
     return GIT_EAUTH;
   }
   err_set_src(&c->cause, -EACCES, ERR_SRC_GIT,
               "the server %s asks for a kind of authentication egressd does not offer",
-              src->url);
+              src->url_shown);
   return GIT_EAUTH;
 }
 
@@ -294,9 +469,8 @@ static int certificate_cb(git_cert *cert, int valid, const char *host, void *pay
   if (check_known_hosts(c, hk, &sub) == 0)
     return 0;
   if (hk->type & GIT_CERT_SSH_RAW) {
-    gitsrc_sshkey_fingerprint((const unsigned char *)hk->hostkey, hk->hostkey_len, fp, sizeof(fp));
-    gitsrc_sshkey_blob_type((const unsigned char *)hk->hostkey, hk->hostkey_len, type,
-                            sizeof(type));
+    ssh_blob_fingerprint(hk->hostkey, hk->hostkey_len, fp);
+    ssh_blob_type(hk->hostkey, hk->hostkey_len, type, sizeof(type));
   }
   err_set_src(&c->cause, -EPERM, ERR_SRC_INPUT, "SSH host key check failed: %s (the server %s:%d offered %s key %s)",
               sub.msg, c->host, c->port, type[0] ? type : "a", fp[0] ? fp : "(unknown)");
@@ -310,7 +484,7 @@ static int progress_cb(const git_indexer_progress *st, void *payload) {
     err_set_src(&c->cause, -EFBIG, ERR_SRC_GIT,
                 "the fetch from %s exceeded max_pack_bytes: %zu bytes received, the limit is "
                 "%llu bytes",
-                c->src->url, st->received_bytes, (unsigned long long)c->src->max_pack_bytes);
+                c->src->url_shown, st->received_bytes, (unsigned long long)c->src->max_pack_bytes);
     return -1;
   }
   return 0;
@@ -325,20 +499,29 @@ static int transport_error(struct ctx *c, int gitrc, struct err *err, const char
     *err = c->cause;
     return c->cause.code;
   }
+  if (c->http_credentials && str_has_prefix(m, "cannot redirect from '")) {
+    /* GIT_REMOTE_REDIRECT_NONE: "cannot redirect from 'a' to 'b'" */
+    const char *to = strstr(m, "' to '");
+    return err_set_src(err, -EPERM, ERR_SRC_INPUT,
+                       "%s redirected to %s%s, another origin (scheme, host or port); egressd "
+                       "sends credentials only to the origin of the configured URL and stopped "
+                       "before connecting: if the repository moved, configure its new URL",
+                       c->src->url_shown, to ? "'" : "", to ? to + 6 : "another host");
+  }
   if (strstr(m, "Connection refused"))
-    return err_set_src(err, -ECONNREFUSED, ERR_SRC_GIT, "%s %s: %s", what, c->src->url, m);
+    return err_set_src(err, -ECONNREFUSED, ERR_SRC_GIT, "%s %s: %s", what, c->src->url_shown, m);
   if (gitrc == GIT_EAUTH || strstr(m, "401") || strstr(m, "authentication")) {
     if (c->http_credentials)
       return err_set_src(err, -EACCES, ERR_SRC_GIT,
-                         "the server %s rejected the credentials from %s '%s' (%s)", c->src->url,
+                         "the server %s rejected the credentials from %s '%s' (%s)", c->src->url_shown,
                          c->src->token_file ? "token_file" : "password_file",
                          c->src->token_file ? c->src->token_file : c->src->password_file, m);
     return err_set_src(err, -EACCES, ERR_SRC_GIT, "%s %s: authentication failed: %s", what,
-                       c->src->url, m);
+                       c->src->url_shown, m);
   }
   if (strstr(m, "403") || strstr(m, "404"))
-    return err_set_src(err, -ENOENT, ERR_SRC_GIT, "%s %s: %s", what, c->src->url, m);
-  return gitsrc_git_error(err, gitrc, "%s %s", what, c->src->url);
+    return err_set_src(err, -ENOENT, ERR_SRC_GIT, "%s %s: %s", what, c->src->url_shown, m);
+  return gitsrc_git_error(err, gitrc, "%s %s", what, c->src->url_shown);
 }
 
 /* --- the child ------------------------------------------------------------- */
@@ -356,7 +539,7 @@ static int find_ref(struct ctx *c, git_remote *remote, git_oid *ret, struct err 
       return 0;
     }
   return err_set_src(err, -ENOENT, ERR_SRC_GIT, "%s has no ref %s (it advertises %zu refs)",
-                     c->src->url, c->src->ref, n);
+                     c->src->url_shown, c->src->ref, n);
 }
 
 static int child_run(struct gitsrc *src, enum op op, struct helper_result *res, struct err *err) {
@@ -364,6 +547,7 @@ static int child_run(struct gitsrc *src, enum op op, struct helper_result *res, 
   git_repository *repo = NULL;
   git_remote *remote = NULL;
   git_remote_callbacks cbs;
+  git_remote_connect_options co;
   git_strarray headers = {NULL, 0};
   struct buf header = BUF_INIT;
   char *header_str = NULL;
@@ -395,7 +579,15 @@ static int child_run(struct gitsrc *src, enum op op, struct helper_result *res, 
   cbs.certificate_check = certificate_cb;
   cbs.transfer_progress = progress_cb;
   cbs.payload = &c;
-  if ((r = git_remote_connect(remote, GIT_DIRECTION_FETCH, &cbs, NULL, &headers)) < 0) {
+  git_remote_connect_options_init(&co, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+  co.callbacks = cbs;
+  co.custom_headers = headers;
+  if (c.http_credentials) {
+    co.follow_redirects = GIT_REMOTE_REDIRECT_NONE; /* no other host, at any stage */
+    if ((r = origin_guard_install(&c, err)) < 0)
+      goto out;
+  }
+  if ((r = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co)) < 0) {
     r = transport_error(&c, r, err, "cannot connect to");
     goto out;
   }
@@ -415,6 +607,7 @@ static int child_run(struct gitsrc *src, enum op op, struct helper_result *res, 
     fo.update_fetchhead = 0;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     fo.custom_headers = headers;
+    fo.follow_redirects = co.follow_redirects;
     r = git_remote_download(remote, &specs, &fo);
     if (r < 0) {
       r = transport_error(&c, r, err, "cannot fetch from");
@@ -425,7 +618,7 @@ static int child_run(struct gitsrc *src, enum op op, struct helper_result *res, 
                !git_oid_equal(&local_oid, &remote_oid)) {
       r = err_set_src(err, -EIO, ERR_SRC_GIT,
                       "fetched %s from %s but %s does not point at the advertised commit %s",
-                      src->ref, src->url, GITSRC_FETCH_REF, res->oid);
+                      src->ref, src->url_shown, GITSRC_FETCH_REF, res->oid);
     }
     free(spec);
     if (r < 0)
@@ -465,9 +658,17 @@ static void __attribute__((noreturn)) child_main(struct gitsrc *src, enum op op,
   r = child_run(src, op, &res, &err);
   res.rc = r < 0 ? r : 0;
   if (r < 0) {
+    /* a libgit2 message may quote the URL: hide its credentials (W-8) */
+    char **secrets = url_secrets(src->url, REDACT_PARTIAL_MIN);
+    struct buf msg = BUF_INIT;
+
+    buf_puts(&msg, err.msg[0] ? err.msg : "fetch helper failed");
+    redact_secrets(&msg, (const char *const *)secrets);
     res.src = (int)err.src;
     res.detail = err.detail;
-    str_copy(res.msg, sizeof(res.msg), err.msg[0] ? err.msg : "fetch helper failed");
+    str_copy(res.msg, sizeof(res.msg), buf_cstr(&msg));
+    buf_dispose_secret(&msg);
+    url_secrets_free(secrets);
   }
   (void)fd_write_all(fd, &res, sizeof(res));
   _exit(0);
@@ -575,15 +776,15 @@ static int run_helper(struct gitsrc *src, enum op op, struct helper_result *res,
       r = err_set_src(err, -ETIMEDOUT, ERR_SRC_GIT,
                       "%s %s did not complete within %u seconds (timeout); the last fetched "
                       "commit is unchanged",
-                      op == OP_POLL ? "polling" : "fetching from", src->url, src->timeout_sec);
+                      op == OP_POLL ? "polling" : "fetching from", src->url_shown, src->timeout_sec);
   } else if (got < sizeof(*res)) {
     cleanup_after_kill(src);
     if (WIFSIGNALED(status))
       r = err_set_src(err, -EIO, ERR_SRC_GIT, "the fetch helper for %s died with signal %d",
-                      src->url, WTERMSIG(status));
+                      src->url_shown, WTERMSIG(status));
     else
       r = err_set_src(err, -EIO, ERR_SRC_GIT, "the fetch helper for %s exited without an answer",
-                      src->url);
+                      src->url_shown);
   } else if (res->rc < 0) {
     res->msg[sizeof(res->msg) - 1] = '\0';
     r = err_set_src(err, res->rc, (enum err_src)res->src, "%s", res->msg);

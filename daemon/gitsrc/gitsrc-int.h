@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "gitsrc/gitsrc.h"
+#include "ssh/ssh.h"
 
 struct gitsrc {
   git_repository *repo;
@@ -18,6 +19,7 @@ struct gitsrc {
   char *path;                 /* repository path as given (for messages) */
   /* copies of struct gitsrc_opts (NULL when unset) */
   char *url, *ref, *cache_dir;
+  char *url_shown;            /* url_redact(url): the only form of the URL in messages */
   char *token_file, *username, *password_file, *ca_file;
   char *ssh_key, *ssh_known_hosts;
   enum gitsrc_token_auth token_auth;
@@ -46,71 +48,14 @@ int gitsrc_oid_to_git(git_oid *dst, const struct gitsrc_oid *src);
 int gitsrc_commit_split(const char *raw, size_t len, struct buf *payload, struct buf *signature,
                         unsigned *ret_headers, struct err *err);
 
-/* --- SSH wire format and SSHSIG (gitsrc-sshsig.c) ------------------------- */
+/* --- allowed_signers and revoked keys (gitsrc-signers.c) ------------------ */
 
-#define GITSRC_SSHSIG_MAX_ARMOR 16384u  /* armored signature text */
-#define GITSRC_SSHKEY_MAX_BLOB 8192u    /* one public key blob */
-
-/* A parsed SSHSIG blob (openssh PROTOCOL.sshsig). Byte strings point into
- * @blob, which the struct owns. */
-struct gitsrc_sshsig {
-  unsigned char *blob;
-  size_t blob_len;
-  const unsigned char *pubkey;     /* SSH wire encoding of the public key */
-  size_t pubkey_len;
-  char key_type[64];               /* "ssh-ed25519", "ssh-rsa", ... */
-  const unsigned char *namespace_;
-  size_t namespace_len;
-  const unsigned char *reserved;
-  size_t reserved_len;
-  char hash_alg[16];               /* "sha512" | "sha256" (others rejected) */
-  const unsigned char *signature;  /* SSH signature encoding */
-  size_t signature_len;
-};
-
-/* Dearmor (BEGIN/END SSH SIGNATURE lines, base64 via libsodium) and parse
- * strictly: magic, version 1, five strings, no trailing bytes. -EBADMSG
- * with the reason. Does not check the key type or verify anything. */
-int gitsrc_sshsig_parse(const char *armored, size_t len, struct gitsrc_sshsig *ret,
-                        struct err *err);
-/* Verify @sig over @msg for @namespace_: 0 good, -EBADMSG bad signature,
- * -EPROTONOSUPPORT the key type is not ssh-ed25519, -EKEYREJECTED the
- * signature was made for another namespace. */
-int gitsrc_sshsig_verify(const struct gitsrc_sshsig *sig, const void *msg, size_t len,
-                         const char *namespace_, struct err *err);
-void gitsrc_sshsig_dispose(struct gitsrc_sshsig *sig);
-
-/* "SHA256:" + unpadded base64 of SHA-256(blob), as ssh-keygen -l prints. */
-void gitsrc_sshkey_fingerprint(const unsigned char *blob, size_t len, char *out, size_t size);
-/* The key type as ssh-keygen prints it ("ED25519", "RSA", "ECDSA", ...). */
-const char *gitsrc_sshkey_type_display(const char *type);
-/* The type name inside a public key blob ("" when malformed). */
-void gitsrc_sshkey_blob_type(const unsigned char *blob, size_t len, char *out, size_t size);
-/* Decode standard base64 (no whitespace) into a malloc'd buffer; -EINVAL. */
-int gitsrc_base64_decode(const char *b64, size_t len, unsigned char **ret, size_t *ret_len);
-
-/* --- allowed_signers (gitsrc-signers.c) ----------------------------------- */
-
-struct gitsrc_signers_entry {
-  unsigned line;
-  char *principals;           /* pattern-list */
-  char *namespaces;           /* pattern-list or NULL */
-  bool has_valid_after, has_valid_before;
-  int64_t valid_after, valid_before; /* seconds since the epoch */
-  char key_type[64];
-  unsigned char *key;         /* SSH wire encoding */
-  size_t key_len;
-};
-
+/* What authorises a commit signature: the parsed allowed_signers file and,
+ * when configured, the revoked keys (both daemon/ssh/). */
 struct gitsrc_signers {
-  char *name;
-  struct gitsrc_signers_entry *entries;
-  size_t n, cap;
+  struct ssh_signers *allowed;
+  struct ssh_revoked *revoked; /* NULL: none configured */
 };
-
-/* Parse an ssh-keygen time ("YYYYMMDD[Z]", "YYYYMMDDHHMM[Z]",
- * "YYYYMMDDHHMMSS[Z]"; local time unless 'Z'). 0 or -EINVAL. */
-int gitsrc_signers_parse_time(const char *s, int64_t *ret);
 
 /* --- known_hosts (gitsrc-knownhosts.c) ------------------------------------ */
 

@@ -52,8 +52,8 @@ static bool hashed_match(const char *pat, size_t n, const char *name) {
   sep = memchr(pat, '|', n);
   if (!sep)
     return false;
-  if (gitsrc_base64_decode(pat, (size_t)(sep - pat), &salt, &salt_len) == 0 &&
-      gitsrc_base64_decode(sep + 1, n - (size_t)(sep - pat) - 1, &hash, &hash_len) == 0 &&
+  if (ssh_b64_decode(pat, (size_t)(sep - pat), NULL, &salt, &salt_len) == 0 &&
+      ssh_b64_decode(sep + 1, n - (size_t)(sep - pat) - 1, NULL, &hash, &hash_len) == 0 &&
       salt_len == 20 && hash_len == 20 &&
       HMAC(EVP_sha1(), salt, (int)salt_len, (const unsigned char *)name, strlen(name), mac,
            &mac_len) != NULL &&
@@ -73,7 +73,7 @@ static bool host_match(const char *pat, size_t n, const char *name_lower) {
   list = xstrndup(pat, n);
   for (char *c = list; *c; c++)
     *c = (char)tolower((unsigned char)*c);
-  ok = gitsrc_pattern_list_match(name_lower, list) == 1;
+  ok = ssh_pattern_list_match(name_lower, list) == 1;
   free(list);
   return ok;
 }
@@ -119,11 +119,11 @@ int gitsrc_known_hosts_check(const char *file, const char *text, size_t len, con
     b64 = token(&q, eol, &bn);
     if (hn == 0 || tn == 0 || bn == 0 || ca || !host_match(hosts, hn, name))
       goto next;
-    if (bn > 2 * GITSRC_SSHKEY_MAX_BLOB || gitsrc_base64_decode(b64, bn, &blob, &blob_len) < 0)
+    if (bn > 2 * SSH_KEY_MAX_BLOB || ssh_b64_decode(b64, bn, NULL, &blob, &blob_len) < 0)
       goto next;
     {
       char blob_type[64];
-      gitsrc_sshkey_blob_type(blob, blob_len, blob_type, sizeof(blob_type));
+      ssh_blob_type(blob, blob_len, blob_type, sizeof(blob_type));
       if (strlen(blob_type) != tn || memcmp(blob_type, type, tn) != 0) {
         free(blob); /* the written type and the key disagree: a broken line */
         goto next;

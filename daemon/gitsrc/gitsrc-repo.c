@@ -20,6 +20,7 @@
 
 #include "base/fileio.h"
 #include "base/mem.h"
+#include "base/redact.h"
 #include "base/str.h"
 #include "gitsrc/gitsrc-int.h"
 
@@ -142,56 +143,82 @@ static int check_readable(const char *what, const char *path, struct err *err) {
 
 static int check_opts(const struct gitsrc_opts *o, struct err *err) {
   const char *scheme_end;
-  int valid = 0;
+  char *shown;
+  int valid = 0, r = 0;
 
   if (str_is_empty(o->url))
     return err_set_src(err, -EINVAL, ERR_SRC_INPUT, "the repository URL is empty");
   if (str_is_empty(o->cache_dir))
     return err_set_src(err, -EINVAL, ERR_SRC_INPUT, "the cache directory is not set");
+  /* every message below quotes the URL without its credentials (W-8) */
+  shown = url_redact(o->url);
   if (!(str_has_prefix(o->url, "file://") || str_has_prefix(o->url, "git://") ||
-        is_http_url(o->url) || is_ssh_url(o->url) || o->url[0] == '/'))
-    return err_set_src(err, -EINVAL, ERR_SRC_INPUT,
-                       "unsupported repository URL '%s': use file://, git://, http(s)://, "
-                       "ssh:// or user@host:path",
-                       o->url);
+        is_http_url(o->url) || is_ssh_url(o->url) || o->url[0] == '/')) {
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT,
+                    "unsupported repository URL '%s': use file://, git://, http(s)://, "
+                    "ssh:// or user@host:path",
+                    shown);
+    goto out;
+  }
   scheme_end = strstr(o->url, "://");
   if (scheme_end) {
     const char *host = scheme_end + 3, *at, *slash = strchr(host, '/');
     at = memchr(host, '@', slash ? (size_t)(slash - host) : strlen(host));
-    if (at && memchr(host, ':', (size_t)(at - host)))
-      return err_set_src(err, -EINVAL, ERR_SRC_INPUT,
-                         "the repository URL contains a password; put it in password_file "
-                         "(or token_file) instead");
+    if (at && memchr(host, ':', (size_t)(at - host))) {
+      r = err_set_src(err, -EINVAL, ERR_SRC_INPUT,
+                      "the repository URL contains a password; put it in password_file "
+                      "(or token_file) instead");
+      goto out;
+    }
   }
   if (o->ref && (git_reference_name_is_valid(&valid, o->ref) < 0 || !valid ||
-                 !str_has_prefix(o->ref, "refs/")))
-    return err_set_src(err, -EINVAL, ERR_SRC_INPUT,
-                       "invalid ref '%s': give a full ref name such as refs/heads/main", o->ref);
-  if (o->token_file && o->password_file)
-    return err_set_src(err, -EINVAL, ERR_SRC_INPUT,
-                       "token_file and password_file are exclusive; set one of them");
-  if (o->password_file && str_is_empty(o->username))
-    return err_set_src(err, -EINVAL, ERR_SRC_INPUT, "password_file needs a username");
-  if ((o->token_file || o->password_file) && !is_http_url(o->url))
-    return err_set_src(err, -EINVAL, ERR_SRC_INPUT,
-                       "token_file and password_file are for http(s):// URLs, not '%s'", o->url);
-  if (o->ssh_key && !is_ssh_url(o->url))
-    return err_set_src(err, -EINVAL, ERR_SRC_INPUT, "ssh_key is for ssh:// URLs, not '%s'",
-                       o->url);
-  if (is_ssh_url(o->url) && str_is_empty(o->ssh_key))
-    return err_set_src(err, -EINVAL, ERR_SRC_INPUT,
-                       "the SSH URL '%s' needs ssh_key (a deploy key file)", o->url);
-  if (o->token_file && check_readable("token_file", o->token_file, err) < 0)
-    return -EACCES;
-  if (o->password_file && check_readable("password_file", o->password_file, err) < 0)
-    return -EACCES;
-  if (o->ssh_key && check_readable("ssh_key", o->ssh_key, err) < 0)
-    return -EACCES;
-  if (o->ssh_known_hosts && check_readable("ssh_known_hosts", o->ssh_known_hosts, err) < 0)
-    return -EACCES;
-  if (o->ca_file && check_readable("ca_file", o->ca_file, err) < 0)
-    return -EACCES;
-  return 0;
+                 !str_has_prefix(o->ref, "refs/"))) {
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT,
+                    "invalid ref '%s': give a full ref name such as refs/heads/main", o->ref);
+    goto out;
+  }
+  if (o->token_file && o->password_file) {
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT,
+                    "token_file and password_file are exclusive; set one of them");
+    goto out;
+  }
+  if (o->password_file && str_is_empty(o->username)) {
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT, "password_file needs a username");
+    goto out;
+  }
+  if ((o->token_file || o->password_file) && !is_http_url(o->url)) {
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT,
+                    "token_file and password_file are for http(s):// URLs, not '%s'", shown);
+    goto out;
+  }
+  if ((o->token_file || o->password_file) && str_has_prefix(o->url, "http://")) {
+    /* as the kube client refuses basic auth without TLS; no exception for
+     * loopback: a proxy or another local user may be listening there */
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT,
+                    "refusing to send %s over plain http:// to '%s': anyone on the path can read "
+                    "it; use the server's https:// URL (with ca_file for a private CA)",
+                    o->token_file ? "the token of token_file" : "the password of password_file",
+                    shown);
+    goto out;
+  }
+  if (o->ssh_key && !is_ssh_url(o->url)) {
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT, "ssh_key is for ssh:// URLs, not '%s'", shown);
+    goto out;
+  }
+  if (is_ssh_url(o->url) && str_is_empty(o->ssh_key)) {
+    r = err_set_src(err, -EINVAL, ERR_SRC_INPUT,
+                    "the SSH URL '%s' needs ssh_key (a deploy key file)", shown);
+    goto out;
+  }
+  if ((o->token_file && check_readable("token_file", o->token_file, err) < 0) ||
+      (o->password_file && check_readable("password_file", o->password_file, err) < 0) ||
+      (o->ssh_key && check_readable("ssh_key", o->ssh_key, err) < 0) ||
+      (o->ssh_known_hosts && check_readable("ssh_known_hosts", o->ssh_known_hosts, err) < 0) ||
+      (o->ca_file && check_readable("ca_file", o->ca_file, err) < 0))
+    r = -EACCES;
+out:
+  free(shown);
+  return r;
 }
 
 static char *dup_or_null(const char *s) { return s ? xstrdup(s) : NULL; }
@@ -239,6 +266,7 @@ int gitsrc_open(const struct gitsrc_opts *opts, struct gitsrc **ret, struct err 
   src = xcalloc(1, sizeof(*src));
   src->path = xstrdup(opts->cache_dir);
   src->url = xstrdup(opts->url);
+  src->url_shown = url_redact(opts->url);
   src->ref = xstrdup(opts->ref ? opts->ref : GITSRC_DEFAULT_REF);
   src->cache_dir = xstrdup(opts->cache_dir);
   src->token_file = dup_or_null(opts->token_file);
@@ -328,6 +356,7 @@ void gitsrc_free(struct gitsrc *src) {
   git_repository_free(src->repo);
   free(src->path);
   free(src->url);
+  free(src->url_shown);
   free(src->ref);
   free(src->cache_dir);
   free(src->token_file);

@@ -11,10 +11,14 @@
  *      key, whose namespaces= (if any) matches "git" and whose window contains
  *      the commit time; the signature must be for namespace "git" and verify.
  *   The first candidate that passes is the principal git reports.
- * Deliberate differences, all towards refusing: only ssh-ed25519 keys verify
- * (others are "unsupported", git would accept RSA/ECDSA); a commit with more
- * than one gpgsig header is refused; an allowed_signers file with a bad line
- * is refused as a whole. When you change a rule, also touch docs/signing.md.
+ *   With gpg.ssh.revocationFile, a revoked key fails step 2 (`-r`).
+ * Deliberate differences, all towards refusing: RSA keys under 2048 bits are
+ * "unsupported" (ssh-keygen takes 1024); a FIDO signature must show user
+ * presence unless the line says no-touch-required, and user verification
+ * when it says verify-required (ssh-keygen checks neither); a commit with
+ * more than one gpgsig header is refused; an allowed_signers file with a bad
+ * line is refused as a whole. Signatures, keys, allowed_signers and revoked
+ * keys are daemon/ssh/'s. When you change a rule, also touch docs/signing.md.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -34,6 +38,7 @@ static const char *const verdict_names[] = {
     [GITSRC_VERDICT_OUTSIDE_VALIDITY] = "outside-validity",
     [GITSRC_VERDICT_WRONG_NAMESPACE] = "wrong-namespace",
     [GITSRC_VERDICT_UNSUPPORTED] = "unsupported",
+    [GITSRC_VERDICT_REVOKED] = "revoked",
 };
 
 static const char *const verdict_labels[] = {
@@ -44,6 +49,7 @@ static const char *const verdict_labels[] = {
     [GITSRC_VERDICT_OUTSIDE_VALIDITY] = "outside the validity window",
     [GITSRC_VERDICT_WRONG_NAMESPACE] = "wrong namespace",
     [GITSRC_VERDICT_UNSUPPORTED] = "unsupported",
+    [GITSRC_VERDICT_REVOKED] = "key revoked",
 };
 
 const char *gitsrc_verdict_name(enum gitsrc_verdict v) {
@@ -83,14 +89,7 @@ static int refuse(struct err *err, enum gitsrc_verdict *ret_verdict, enum gitsrc
   return -EBADMSG;
 }
 
-static bool key_equal(const struct gitsrc_signers_entry *e, const unsigned char *key, size_t n) {
-  return e->key_len == n && memcmp(e->key, key, n) == 0;
-}
-
-static bool time_ok(const struct gitsrc_signers_entry *e, int64_t t) {
-  return (!e->has_valid_after || t >= e->valid_after) &&
-         (!e->has_valid_before || t <= e->valid_before);
-}
+static bool time_ok(const struct ssh_signer *e, int64_t t) { return ssh_signer_valid_at(e, t); }
 
 static void fmt_time(char *buf, size_t size, int64_t t) {
   if (t < 0)
@@ -99,8 +98,8 @@ static void fmt_time(char *buf, size_t size, int64_t t) {
 }
 
 static int window_refusal(struct err *err, enum gitsrc_verdict *ret_verdict,
-                          const struct gitsrc_signers *signers,
-                          const struct gitsrc_signers_entry *e, int64_t t) {
+                          const struct ssh_signers *signers, const struct ssh_signer *e,
+                          int64_t t) {
   char when[40], lim[40];
 
   fmt_time(when, sizeof(when), t);
@@ -116,16 +115,17 @@ static int window_refusal(struct err *err, enum gitsrc_verdict *ret_verdict,
                 signers->name, e->line, lim, when);
 }
 
-/* Steps 1 and 2 of the file comment. */
-static int authorize(const struct gitsrc_signers *signers, const unsigned char *key, size_t key_len,
-                     int64_t t, const char *fingerprint, char *principal, size_t principal_size,
-                     enum gitsrc_verdict *ret_verdict, struct err *err) {
-  const struct gitsrc_signers_entry *found = NULL, *expired = NULL, *ns_refused = NULL;
+/* Steps 1 and 2 of the file comment; @d: the FIDO flags of the signature. */
+static int authorize(const struct ssh_signers *signers, const struct ssh_key *key,
+                     const struct ssh_sig_details *d, int64_t t, const char *fingerprint,
+                     char *principal, size_t principal_size, enum gitsrc_verdict *ret_verdict,
+                     struct err *err) {
+  const struct ssh_signer *found = NULL, *expired = NULL, *ns_refused = NULL, *flags_refused = NULL;
   const char *p;
 
   for (size_t i = 0; i < signers->n && !found; i++) {
-    const struct gitsrc_signers_entry *e = &signers->entries[i];
-    if (!key_equal(e, key, key_len))
+    const struct ssh_signer *e = &signers->entries[i];
+    if (!ssh_key_equal(e->key, key))
       continue;
     if (time_ok(e, t))
       found = e;
@@ -136,7 +136,8 @@ static int authorize(const struct gitsrc_signers *signers, const unsigned char *
     if (expired)
       return window_refusal(err, ret_verdict, signers, expired, t);
     return refuse(err, ret_verdict, GITSRC_VERDICT_KEY_NOT_ALLOWED,
-                  "ED25519 key %s is not in %s", fingerprint, signers->name);
+                  "%s key %s is not in %s", ssh_key_type_display(key), fingerprint,
+                  signers->name);
   }
   expired = NULL;
   for (p = found->principals; *p;) {
@@ -145,10 +146,10 @@ static int authorize(const struct gitsrc_signers *signers, const unsigned char *
     char *candidate = xstrndup(p, n);
 
     for (size_t i = 0; i < signers->n; i++) {
-      const struct gitsrc_signers_entry *e = &signers->entries[i];
-      if (gitsrc_pattern_list_match(candidate, e->principals) != 1 || !key_equal(e, key, key_len))
+      const struct ssh_signer *e = &signers->entries[i];
+      if (ssh_pattern_list_match(candidate, e->principals) != 1 || !ssh_key_equal(e->key, key))
         continue;
-      if (e->namespaces && gitsrc_pattern_list_match("git", e->namespaces) != 1) {
+      if (e->namespaces && ssh_pattern_list_match("git", e->namespaces) != 1) {
         if (!ns_refused)
           ns_refused = e;
         continue;
@@ -156,6 +157,11 @@ static int authorize(const struct gitsrc_signers *signers, const unsigned char *
       if (!time_ok(e, t)) {
         if (!expired)
           expired = e;
+        continue;
+      }
+      if (!ssh_signer_accepts_flags(e, d)) {
+        if (!flags_refused)
+          flags_refused = e;
         continue;
       }
       str_copy(principal, principal_size, candidate);
@@ -171,6 +177,14 @@ static int authorize(const struct gitsrc_signers *signers, const unsigned char *
                   signers->name, ns_refused->line, ns_refused->namespaces);
   if (expired)
     return window_refusal(err, ret_verdict, signers, expired, t);
+  if (flags_refused) {
+    bool no_touch = !flags_refused->no_touch_required && !(d->sk_flags & SSH_SK_USER_PRESENCE);
+    return refuse(err, ret_verdict, GITSRC_VERDICT_KEY_NOT_ALLOWED,
+                  "%s:%u: the FIDO signature (flags 0x%02x) does not show %s", signers->name,
+                  flags_refused->line, d->sk_flags,
+                  no_touch ? "user presence (a touch); the line would need no-touch-required"
+                           : "user verification (PIN), which the line requires (verify-required)");
+  }
   return refuse(err, ret_verdict, GITSRC_VERDICT_KEY_NOT_ALLOWED,
                 "%s:%u: no principal of this line is allowed with key %s", signers->name,
                 found->line, fingerprint);
@@ -180,11 +194,12 @@ int gitsrc_verify_commit_buffer(const void *raw, size_t len, const struct gitsrc
                                 struct gitsrc_signer *ret_signer,
                                 enum gitsrc_verdict *ret_verdict, struct err *err) {
   struct gitsrc_commit_info ci = {0};
-  struct gitsrc_sshsig sig = {0};
+  struct ssh_sig sig = {0};
+  struct ssh_sig_details details = {0};
   struct buf payload = BUF_INIT, sigtext = BUF_INIT;
   struct err sub = ERR_INIT;
   struct gitsrc_signer signer = {0};
-  char fingerprint[64];
+  char fingerprint[SSH_FINGERPRINT_SIZE];
   unsigned headers = 0;
   int r;
 
@@ -210,12 +225,12 @@ int gitsrc_verify_commit_buffer(const void *raw, size_t len, const struct gitsrc
                "signatures only (git config gpg.format ssh)");
     goto out;
   }
-  if (gitsrc_sshsig_parse(sigtext.data, sigtext.len, &sig, &sub) < 0) {
+  if (ssh_sig_parse(sigtext.data, sigtext.len, &sig, &sub) < 0) {
     r = refuse(err, ret_verdict, GITSRC_VERDICT_BAD_SIGNATURE, "%s", sub.msg);
     goto out;
   }
-  gitsrc_sshkey_fingerprint(sig.pubkey, sig.pubkey_len, fingerprint, sizeof(fingerprint));
-  r = gitsrc_sshsig_verify(&sig, payload.data ? payload.data : "", payload.len, "git", &sub);
+  ssh_key_fingerprint(sig.key, fingerprint);
+  r = ssh_sig_verify(&sig, payload.data ? payload.data : "", payload.len, "git", &details, &sub);
   if (r == -EPROTONOSUPPORT) {
     r = refuse(err, ret_verdict, GITSRC_VERDICT_UNSUPPORTED, "%s, key %s", sub.msg, fingerprint);
     goto out;
@@ -227,11 +242,16 @@ int gitsrc_verify_commit_buffer(const void *raw, size_t len, const struct gitsrc
                fingerprint);
     goto out;
   }
-  r = authorize(signers, sig.pubkey, sig.pubkey_len, ci.commit_time, fingerprint,
+  if (ssh_revoked_contains(signers->revoked, sig.key)) {
+    r = refuse(err, ret_verdict, GITSRC_VERDICT_REVOKED, "%s key %s is in the revoked keys",
+               ssh_key_type_display(sig.key), fingerprint);
+    goto out;
+  }
+  r = authorize(signers->allowed, sig.key, &details, ci.commit_time, fingerprint,
                 signer.principal, sizeof(signer.principal), ret_verdict, err);
   if (r < 0)
     goto out;
-  str_copy(signer.key_type, sizeof(signer.key_type), gitsrc_sshkey_type_display(sig.key_type));
+  str_copy(signer.key_type, sizeof(signer.key_type), ssh_key_type_display(sig.key));
   str_copy(signer.fingerprint, sizeof(signer.fingerprint), fingerprint);
   if (ret_signer)
     *ret_signer = signer;
@@ -239,7 +259,7 @@ int gitsrc_verify_commit_buffer(const void *raw, size_t len, const struct gitsrc
     *ret_verdict = GITSRC_VERDICT_GOOD;
   r = 0;
 out:
-  gitsrc_sshsig_dispose(&sig);
+  ssh_sig_dispose(&sig);
   gitsrc_commit_info_dispose(&ci);
   buf_dispose(&payload);
   buf_dispose(&sigtext);
@@ -321,9 +341,9 @@ int gitsrc_verify_commit(struct gitsrc *src, const struct gitsrc_oid *oid,
 }
 
 int gitsrc_verify_range(struct gitsrc *src, enum gitsrc_verify_policy policy,
-                        const char *allowed_signers_path, const struct gitsrc_oid *last_applied,
-                        const struct gitsrc_oid *new_head, struct gitsrc_signer *ret_signer,
-                        struct err *err) {
+                        const char *allowed_signers_path, const char *revoked_keys_path,
+                        const struct gitsrc_oid *last_applied, const struct gitsrc_oid *new_head,
+                        struct gitsrc_signer *ret_signer, struct err *err) {
   struct gitsrc_signers *signers = NULL;
   struct gitsrc_signer head_signer = {0};
   git_revwalk *walk = NULL;
@@ -342,6 +362,8 @@ int gitsrc_verify_range(struct gitsrc *src, enum gitsrc_verify_policy policy,
     return err_set(err, -EINVAL, "invalid commit id '%s'", new_head->hex);
   if ((r = gitsrc_signers_load(allowed_signers_path, &signers, err)) < 0)
     return r;
+  if (revoked_keys_path && (r = gitsrc_signers_load_revoked(signers, revoked_keys_path, err)) < 0)
+    goto out;
   if (policy == GITSRC_VERIFY_ALL && last_applied) {
     if (gitsrc_oid_to_git(&hide_id, last_applied) < 0) {
       r = err_set(err, -EINVAL, "invalid commit id '%s'", last_applied->hex);
@@ -402,4 +424,37 @@ out:
   git_revwalk_free(walk);
   gitsrc_signers_free(signers);
   return r;
+}
+
+/* Shared by the daemon's Git worker and `egressd verify-commit --since`:
+ * one code path, one verdict. */
+int gitsrc_head_check(struct gitsrc *src, enum gitsrc_verify_policy policy,
+                      const char *allowed_signers_path, const char *revoked_keys_path,
+                      const struct gitsrc_oid *floors, size_t n_floors,
+                      const struct gitsrc_oid *new_head, struct gitsrc_signer *ret_signer,
+                      const char **ret_stage, struct err *err) {
+  int r, rewritten = 0;
+
+  if (ret_stage)
+    *ret_stage = "history";
+  for (size_t i = 0; i < n_floors; i++) {
+    struct err scratch = ERR_INIT;
+
+    /* a rollback says so: "not a descendant" alone reads like a rewrite */
+    if (!src->allow_rewrite && !gitsrc_oid_eq(&floors[i], new_head) &&
+        gitsrc_is_descendant(src, new_head, &floors[i], &scratch) == 1)
+      return err_set_src(err, -ESTALE, ERR_SRC_GIT,
+                         "%s is not a descendant of applied %s but an ancestor of it: a "
+                         "rollback, refused (to undo a change, commit a revert on top of "
+                         "%.12s)", new_head->hex, floors[i].hex, floors[i].hex);
+    r = gitsrc_check_history(src, &floors[i], new_head, err);
+    if (r < 0)
+      return r;
+    rewritten |= r == 1;
+  }
+  if (ret_stage)
+    *ret_stage = "verify";
+  r = gitsrc_verify_range(src, policy, allowed_signers_path, revoked_keys_path,
+                          n_floors ? &floors[0] : NULL, new_head, ret_signer, err);
+  return r < 0 ? r : rewritten;
 }

@@ -6,8 +6,8 @@
  * - Commits and trees read straight from the object database into memory
  *   (no work tree).
  * - SSH-signed commits (git's gpg.format=ssh) verified without git or
- *   ssh-keygen: raw commit split as git splits it, SSHSIG checked with
- *   libsodium, the key authorised by an OpenSSH allowed_signers file.
+ *   ssh-keygen: raw commit split as git splits it, SSHSIG checked and the
+ *   key authorised by an OpenSSH allowed_signers file (daemon/ssh/).
  *
  * No libgit2, libsodium or OpenSSL type appears here. Functions return >= 0
  * on success and -errno on failure with @err filled (struct err, base/err.h);
@@ -93,7 +93,8 @@ int gitsrc_global_init(struct err *err);
 /* Create or open the bare repository in opts->cache_dir and configure its
  * remote "origin" (URL and fetch refspec updated when they changed). Checks
  * the options (URL scheme, no password inside the URL, credential files for
- * the transport) but does not touch the network. *ret is untouched on
+ * the transport, no credentials over plain http://) but does not touch the
+ * network. Messages quote the URL through url_redact() (base/redact.h). *ret is untouched on
  * failure. -EINVAL bad options, -ENOTDIR/-EEXIST cache_dir not a bare repo. */
 int gitsrc_open(const struct gitsrc_opts *opts, struct gitsrc **ret, struct err *err);
 
@@ -185,24 +186,27 @@ int gitsrc_tree_read(struct gitsrc *src, const struct gitsrc_oid *commit,
 
 /* --- signatures ------------------------------------------------------------ */
 
-/* Parsed OpenSSH allowed_signers file (ssh-keygen(1) ALLOWED SIGNERS). */
+/* Parsed OpenSSH allowed_signers file (ssh-keygen(1) ALLOWED SIGNERS) and,
+ * optionally, the revoked keys (git's gpg.ssh.revocationFile). */
 struct gitsrc_signers;
 
 /* Parse @len bytes of allowed_signers text; @name is used in errors
  * ("name:line:col: ..."). Strict: a malformed line, an unknown option or
  * `cert-authority` (unsupported) fails the whole file (-EINVAL) instead of
- * being skipped as ssh-keygen does, so a typo never silently drops a signer.
- * Keys of every type are accepted; only ssh-ed25519 can verify. */
+ * stopping there as ssh-keygen does, so a typo never silently drops a
+ * signer. See ssh_signers_parse() (daemon/ssh/ssh.h). */
 int gitsrc_signers_parse(const char *name, const char *text, size_t len,
                          struct gitsrc_signers **ret, struct err *err);
 int gitsrc_signers_load(const char *path, struct gitsrc_signers **ret, struct err *err);
+/* Add the revoked keys of a KRL or a list of public keys (what
+ * `ssh-keygen -Y verify -r` reads); a key found there never verifies.
+ * -EBADMSG when the file does not parse (see ssh_revoked_parse()). */
+int gitsrc_signers_set_revoked(struct gitsrc_signers *signers, const char *name, const void *data,
+                               size_t len, struct err *err);
+int gitsrc_signers_load_revoked(struct gitsrc_signers *signers, const char *path,
+                                struct err *err);
 size_t gitsrc_signers_count(const struct gitsrc_signers *signers);
 void gitsrc_signers_free(struct gitsrc_signers *signers);
-
-/* OpenSSH pattern-list matching (ssh_config(5) PATTERNS: '*', '?',
- * comma-separated, '!' negation wins): 1 match, 0 no match, -1 negated match.
- * Case-sensitive, as ssh-keygen matches principals and namespaces. */
-int gitsrc_pattern_list_match(const char *string, const char *pattern_list);
 
 enum gitsrc_verdict {
   GITSRC_VERDICT_GOOD = 0,
@@ -211,11 +215,12 @@ enum gitsrc_verdict {
   GITSRC_VERDICT_KEY_NOT_ALLOWED,  /* the key is not in allowed_signers */
   GITSRC_VERDICT_OUTSIDE_VALIDITY, /* valid-after/valid-before exclude the commit time */
   GITSRC_VERDICT_WRONG_NAMESPACE,  /* signed for another namespace, or namespaces= excludes "git" */
-  GITSRC_VERDICT_UNSUPPORTED,      /* key type (RSA, ECDSA, FIDO, certificate) or OpenPGP/X.509 */
+  GITSRC_VERDICT_UNSUPPORTED,      /* ssh-rsa SHA-1, RSA < 2048 bits, DSA, certificates, OpenPGP/X.509 */
+  GITSRC_VERDICT_REVOKED,          /* the key is in the revoked keys */
 };
 
 /* "good", "unsigned", "bad-signature", "key-not-allowed",
- * "outside-validity", "wrong-namespace", "unsupported". */
+ * "outside-validity", "wrong-namespace", "unsupported", "revoked". */
 const char *gitsrc_verdict_name(enum gitsrc_verdict v);
 
 enum gitsrc_verify_policy {
@@ -231,7 +236,7 @@ int gitsrc_verify_policy_parse(const char *s, enum gitsrc_verify_policy *ret);
 struct gitsrc_signer {
   struct gitsrc_oid commit;
   char principal[256];    /* as git reports it: the allowed_signers principal */
-  char key_type[32];      /* "ED25519" */
+  char key_type[32];      /* "ED25519", "RSA", "ECDSA", "ED25519-SK", "ECDSA-SK" */
   char fingerprint[64];   /* "SHA256:" + unpadded base64, as ssh-keygen prints */
 };
 
@@ -255,14 +260,31 @@ int gitsrc_verify_commit(struct gitsrc *src, const struct gitsrc_oid *oid,
  * first sync) to @new_head: HEAD checks @new_head; ALL checks every commit
  * reachable from @new_head and not from @last_applied, oldest first (with no
  * @last_applied, ALL checks @new_head only: there is no applied history to
- * start from). Loads @allowed_signers_path (not read for NONE). On success
+ * start from). Loads @allowed_signers_path and, when not NULL,
+ * @revoked_keys_path (neither read for NONE). On success
  * *ret_signer describes @new_head's signer (empty for NONE). -EBADMSG names
  * the first offending commit and why; err->reason holds the verdict name.
  * -E2BIG over GITSRC_VERIFY_MAX_COMMITS commits. */
 int gitsrc_verify_range(struct gitsrc *src, enum gitsrc_verify_policy policy,
-                        const char *allowed_signers_path, const struct gitsrc_oid *last_applied,
-                        const struct gitsrc_oid *new_head, struct gitsrc_signer *ret_signer,
-                        struct err *err);
+                        const char *allowed_signers_path, const char *revoked_keys_path,
+                        const struct gitsrc_oid *last_applied, const struct gitsrc_oid *new_head,
+                        struct gitsrc_signer *ret_signer, struct err *err);
+
+/* The daemon's whole rule for taking @new_head, shared with `egressd
+ * verify-commit --since` so that both judge alike: @new_head must descend
+ * from every commit of @floors (the commits already applied: the rollback
+ * floor; none on the first sync), as gitsrc_check_history() decides (so
+ * opts->allow_rewrite relaxes it), then gitsrc_verify_range() from
+ * @floors[0] (put the newest first). An ancestor of a floor is refused as a
+ * rollback, naming both commits. *ret_stage (may be NULL) gets "history" or
+ * "verify": the check that failed. Returns 0; 1 when only allow_rewrite let
+ * it pass; -ESTALE (rollback or rewrite), -ENOENT (a floor is not in the
+ * repository) or gitsrc_verify_range()'s errors. */
+int gitsrc_head_check(struct gitsrc *src, enum gitsrc_verify_policy policy,
+                      const char *allowed_signers_path, const char *revoked_keys_path,
+                      const struct gitsrc_oid *floors, size_t n_floors,
+                      const struct gitsrc_oid *new_head, struct gitsrc_signer *ret_signer,
+                      const char **ret_stage, struct err *err);
 
 /* --- diffs ------------------------------------------------------------------ */
 

@@ -248,7 +248,7 @@ void kube_auth_secrets(const struct kube_auth *a, const char **out, size_t n) {
   size_t k = 0;
 
   for (size_t i = 0; i < ARRAY_SIZE(all) && k + 1 < n; i++)
-    if (all[i] && strlen(all[i]) >= 4)
+    if (all[i] && *all[i]) /* any length: a short secret is hidden too */
       out[k++] = all[i];
   out[k] = NULL;
 }

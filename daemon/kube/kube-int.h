@@ -45,8 +45,10 @@ int kube_status_errno(long status, const char *reason);
 /* A one-line, printable excerpt of at most @max bytes of @body (tags of an
  * HTML page dropped, control characters and runs of blanks folded). */
 void kube_excerpt(const char *body, size_t len, bool html, size_t max, struct buf *out);
-/* Replace every occurrence of each secret in @text, and the credential of
- * any "Bearer x"/"Basic x", by "[redacted]". Redact before truncating. */
+/* Replace each secret of @secrets in @text by "[redacted]" as
+ * redact_secrets() does (also split by blanks, and pieces of 8 bytes or
+ * more; secrets of any length), then the credential of any "Bearer x" /
+ * "Basic x". Fold first (kube_excerpt), redact, truncate last. */
 void kube_redact(struct buf *text, const char *const *secrets);
 
 /* The wait before retry number @retry (1 for the first retry): exponential

@@ -8,8 +8,10 @@
  * client-go's transformUnstructuredResponseError does.
  *
  * Invariant: no secret reaches an err. Every text built from a server's
- * answer goes through kube_redact() with the client's current secrets, and
- * any "Bearer x"/"Basic x" credential is masked whatever it is.
+ * answer goes through kube_redact() with the client's current secrets
+ * (redact_secrets(), base/redact.h: whole, split by blanks, or a piece),
+ * and any "Bearer x"/"Basic x" credential is masked whatever it is. A text
+ * is folded as it will be shown first, redacted second, cut to size last.
  *
  * When you change the message format, also touch tests/unit/test-kube.c and
  * docs/clusters.md ("Errors").
@@ -19,11 +21,10 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "base/redact.h"
 #include "base/str.h"
 #include "kube/kube-int.h"
 
-#define REDACTED "[redacted]"
-#define EXCERPT_WINDOW (16u << 10)
 
 int kube_status_errno(long status, const char *reason) {
   switch (status) {
@@ -124,18 +125,16 @@ void kube_excerpt(const char *body, size_t len, bool html, size_t max, struct bu
 void kube_redact(struct buf *text, const char *const *secrets) {
   static const char *const schemes[] = {"bearer ", "basic ", NULL};
   struct buf out = BUF_INIT;
-  const char *p = buf_cstr(text), *end = p + text->len;
+  const char *p, *end;
 
+  /* the known secrets first (split and partial echoes too, base/redact.h),
+   * then whatever follows a "Bearer "/"Basic " */
+  redact_secrets(text, secrets);
+  p = buf_cstr(text);
+  end = p + text->len;
   while (p < end) {
     size_t skip = 0;
 
-    for (const char *const *s = secrets; s && *s && !skip; s++) {
-      size_t n = strlen(*s);
-      if (n && (size_t)(end - p) >= n && memcmp(p, *s, n) == 0) {
-        buf_puts(&out, REDACTED);
-        skip = n;
-      }
-    }
     for (const char *const *s = schemes; *s && !skip; s++) {
       size_t n = strlen(*s), tok;
       if ((size_t)(end - p) < n || strncasecmp(p, *s, n) != 0 ||
@@ -157,8 +156,9 @@ void kube_redact(struct buf *text, const char *const *secrets) {
     }
     buf_putc(&out, *p++);
   }
+  mem_wipe(text->data, text->len);
   buf_reset(text);
-  buf_append(text, out.data, out.len);
+  buf_append(text, out.data ? out.data : "", out.len);
   buf_dispose_secret(&out);
 }
 
@@ -265,18 +265,32 @@ int kube_status_error(struct err *err, const char *cluster, const char *what, lo
   } else {
     buf_printf(&msg, " %s", status_text(status));
     if (len > 0) {
-      /* redact before cutting, so no prefix of a secret survives the cut */
-      struct buf window = BUF_INIT, ex = BUF_INIT;
+      /* Fold the body as it will be shown, then redact, then cut: a secret
+       * broken by newlines or tags is whole again (and found) once folded,
+       * and no cut can leave a prefix of it. The excerpt is folded a little
+       * past KUBE_EXCERPT_MAX, far enough to hold any secret that starts
+       * before the cut (folding leaves at most one blank between two of
+       * its bytes). */
+      struct buf ex = BUF_INIT;
+      size_t longest = 0;
       bool html = kube_media_type_is(content_type, "text/html", NULL) ||
                   (len > 5 && strncasecmp(body, "<html", 5) == 0) ||
                   (len > 9 && strncasecmp(body, "<!doctype", 9) == 0);
-      buf_append(&window, body, len < EXCERPT_WINDOW ? len : EXCERPT_WINDOW);
-      kube_redact(&window, secrets);
-      kube_excerpt(window.data, window.len, html, KUBE_EXCERPT_MAX, &ex);
+      for (const char *const *s = secrets; s && *s; s++)
+        if (strlen(*s) > longest)
+          longest = strlen(*s);
+      kube_excerpt(body, len, html, KUBE_EXCERPT_MAX + 2 * longest + 8, &ex);
+      kube_redact(&ex, secrets);
+      if (ex.len > KUBE_EXCERPT_MAX) {
+        size_t cut = KUBE_EXCERPT_MAX;
+        while (cut > 0 && ((unsigned char)ex.data[cut] & 0xc0) == 0x80)
+          cut--;
+        mem_wipe(ex.data + cut, ex.len - cut);
+        buf_truncate(&ex, cut);
+        buf_puts(&ex, "...");
+      }
       if (ex.len)
-        buf_printf(&msg, ": server said \"%s%s\"", buf_cstr(&ex),
-                   ex.len >= KUBE_EXCERPT_MAX ? "..." : "");
-      buf_dispose_secret(&window);
+        buf_printf(&msg, ": server said \"%s\"", buf_cstr(&ex));
       buf_dispose_secret(&ex);
     }
   }

@@ -26,6 +26,8 @@ void chain_dispose(struct chain *c) {
   }
   free(c->intents);
   free(c->result_commit_owned);
+  free(c->last_intent_repo);
+  free(c->last_intent_commit);
   memset(c, 0, sizeof(*c));
 }
 
@@ -156,6 +158,10 @@ void chain_accept(struct chain *c, const struct ledger_record *r,
         .cluster = xstrdup(doc_map_str(r->object, "cluster")),
         .commit = xstrdup(doc_map_str(r->object, "commit")),
     };
+    free(c->last_intent_repo);
+    free(c->last_intent_commit);
+    c->last_intent_repo = xstrdup(doc_map_str(r->object, "repo"));
+    c->last_intent_commit = xstrdup(doc_map_str(r->object, "commit"));
     break;
   case LEDGER_TYPE_APPLY_RESULT: {
     struct open_intent *oi = find_intent(c, (uint64_t)doc_map_get(r->object, "intent")->u.i);

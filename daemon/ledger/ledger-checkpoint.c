@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/fileio.h"
 #include "base/str.h"
 #include "ledger/ledger-int.h"
 
@@ -109,4 +110,38 @@ int ledger_checkpoint_parse(const char *text, size_t len, const char *name,
   }
   *ret = c;
   return 0;
+}
+
+int checkpoint_pair_check(const char *cp_path, const char *sig_path, const char *origin,
+                          uint64_t size, const uint8_t root[LEDGER_HASH_SIZE],
+                          const struct ledger_pubkey *key, struct err *why) {
+  struct buf text = BUF_INIT, sig = BUF_INIT;
+  struct ledger_checkpoint cp;
+  struct ledger_pubkey signer;
+  int r;
+
+  if ((r = file_read_all(cp_path, CHECKPOINT_MAX, &text, why)) < 0 ||
+      (r = file_read_all(sig_path, SIGNATURE_MAX, &sig, why)) < 0)
+    goto out;
+  if ((r = ledger_checkpoint_parse(text.data, text.len, cp_path, &cp, why)) < 0)
+    goto out;
+  r = -EBADMSG;
+  if (!str_eq(cp.origin, origin) || cp.size != size ||
+      memcmp(cp.root, root, LEDGER_HASH_SIZE) != 0) {
+    err_set(why, r, "'%s' is not the checkpoint of the %llu records present", cp_path,
+            (unsigned long long)size);
+    goto out;
+  }
+  if (ledger_sshsig_verify(sig.data, sig.len, LEDGER_NAMESPACE, text.data, text.len, &signer,
+                           why) < 0)
+    goto out;
+  if (!ledger_pubkey_equal(&signer, key)) {
+    err_set(why, r, "'%s' is not signed by the ledger's key", sig_path);
+    goto out;
+  }
+  r = 0;
+out:
+  buf_dispose(&text);
+  buf_dispose(&sig);
+  return r;
 }

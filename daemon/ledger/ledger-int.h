@@ -15,6 +15,7 @@
 #define CHECKPOINT_MAX 1024          /* bytes of a checkpoint file */
 #define SIGNATURE_MAX (64u * 1024u)  /* bytes of an armored SSH signature */
 #define OPEN_INTENTS_MAX 65536       /* apply-intents awaiting their result */
+#define QUARANTINE_PREFIX "unsigned-record-" /* + <index>[.<n>].jsonl, see ledger-writer.c */
 
 /* libsodium must be initialised before its CSPRNG and guarded memory; every
  * entry point that needs them calls this (idempotent). */
@@ -61,6 +62,16 @@ int pubkey_from_blob(const uint8_t *blob, size_t len, struct ledger_pubkey *ret,
 struct ledger_key *key_dup(const struct ledger_key *k);
 /* Ed25519 signature of @msg (64 bytes). */
 void key_sign(const struct ledger_key *k, const void *msg, size_t len, uint8_t sig[64]);
+
+/* ---- checkpoints ---- */
+
+/* Does the pair @cp_path + @sig_path sign exactly (@origin, @size, @root)
+ * with @key? 0 yes; -ENOENT a file is missing; -EBADMSG otherwise, with the
+ * reason in @why. Used for the checkpoint the writer signs before it appends
+ * a record (ledger-writer.c), by recovery and by verify. */
+int checkpoint_pair_check(const char *cp_path, const char *sig_path, const char *origin,
+                          uint64_t size, const uint8_t root[LEDGER_HASH_SIZE],
+                          const struct ledger_pubkey *key, struct err *why);
 
 /* ---- Merkle proofs as ranges (ledger-merkle.c) ----
  * Every hash of an RFC 6962 inclusion or consistency proof is MTH(D[a:b])
@@ -125,6 +136,8 @@ struct chain {
   size_t n_intents, cap_intents, n_closed;
   const char *result_commit;        /* commit of the intent the last result closed */
   char *result_commit_owned;
+  char *last_intent_repo;           /* "repo" and "commit" of the last apply-intent */
+  char *last_intent_commit;
 };
 
 enum chain_fault {

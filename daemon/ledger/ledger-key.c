@@ -1,6 +1,7 @@
 /* The ledger signing key: OpenSSH private keys (openssh-key-v1, PROTOCOL.key
  * in openssh-portable), public key lines, fingerprints, and the trusted keys
- * of a .pub or allowed_signers file (ssh-keygen(1) ALLOWED SIGNERS).
+ * of a .pub or allowed_signers file (ssh-keygen(1) ALLOWED SIGNERS), read by
+ * daemon/ssh/'s one allowed_signers parser (the one gitsrc/ uses).
  *
  * Invariants: secret key bytes live only in sodium_malloc'd memory (struct
  * ledger_key) or in buffers wiped before they are freed; no message ever
@@ -11,9 +12,7 @@
  * When you change the private key layout, also touch `egressd keygen`
  * (daemon/cli/cmd-keygen.c) and the ssh-keygen interop tests.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +24,9 @@
 #include "base/str.h"
 #include "base/timeutil.h"
 #include "ledger/ledger-int.h"
+#include "ssh/ssh.h"
 
 #define KEY_FILE_MAX (16u * 1024u)
-#define TRUST_FILE_MAX (1u << 20)
 #define COMMENT_MAX 255
 #define AUTH_MAGIC "openssh-key-v1"   /* followed by a NUL */
 
@@ -272,21 +271,18 @@ static size_t token(const char *s, size_t len, size_t *pos, const char **ret) {
 
 static int parse_key_tokens(const char *type, size_t type_len, const char *b64, size_t b64_len,
                             struct ledger_pubkey *ret, struct err *err) {
-  uint8_t *blob;
-  size_t blob_len;
-  int r;
+  struct ssh_key *key = NULL;
+  char shown[48];
 
-  if (type_len != 11 || memcmp(type, "ssh-ed25519", 11) != 0) {
-    char shown[48];
+  if (type_len != 11 || memcmp(type, "ssh-ed25519", 11) != 0)
     return err_set_src(err, -ENOTSUP, ERR_SRC_SIG, "a %s key; only ssh-ed25519 keys can sign the "
                        "ledger", wire_printable((const uint8_t *)type, type_len, shown,
                                                 sizeof(shown)));
-  }
-  if (b64_len > 1024 || b64_decode(b64, b64_len, NULL, &blob, &blob_len) < 0)
-    return err_set_src(err, -EINVAL, ERR_SRC_SIG, "the key is not valid base64");
-  r = pubkey_from_blob(blob, blob_len, ret, err);
-  free(blob);
-  return r < 0 ? -EINVAL : 0;
+  if (ssh_key_from_text(type, type_len, b64, b64_len, &key, err) < 0)
+    return -EINVAL;
+  memcpy(ret->pk, key->pk, sizeof(ret->pk));
+  ssh_key_free(key);
+  return 0;
 }
 
 int ledger_pubkey_parse(const char *line, size_t len, struct ledger_pubkey *ret, struct err *err) {
@@ -306,14 +302,10 @@ int ledger_pubkey_parse(const char *line, size_t len, struct ledger_pubkey *ret,
 const char *ledger_pubkey_fingerprint(const struct ledger_pubkey *pk,
                                       char out[LEDGER_FINGERPRINT_SIZE]) {
   struct buf blob = BUF_INIT;
-  uint8_t h[crypto_hash_sha256_BYTES];
 
   pubkey_blob(pk, &blob);
-  crypto_hash_sha256(h, (const uint8_t *)blob.data, blob.len);
+  ssh_blob_fingerprint(blob.data, blob.len, out);
   buf_dispose(&blob);
-  memcpy(out, "SHA256:", 7);
-  sodium_bin2base64(out + 7, LEDGER_FINGERPRINT_SIZE - 7, h, sizeof(h),
-                    sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
   return out;
 }
 
@@ -355,224 +347,45 @@ bool ledger_trust_allows(const struct ledger_trust *t, const struct ledger_pubke
   return false;
 }
 
-static bool is_key_type(const char *s, size_t len) {
-  return (len > 4 && memcmp(s, "ssh-", 4) == 0) || (len > 6 && memcmp(s, "ecdsa-", 6) == 0) ||
-         (len > 3 && memcmp(s, "sk-", 3) == 0);
-}
-
-/* ssh-keygen's match_pattern_list for one name: comma-separated globs, a
- * leading '!' negates; a negated match wins. */
-static bool pattern_list_match(const char *list, const char *name) {
-  bool matched = false;
-  char *copy = xstrdup(list), *save = copy;
-
-  for (char *p = copy; p;) {
-    char *comma = strchr(p, ',');
-    bool neg = p[0] == '!';
-    if (comma)
-      *comma = '\0';
-    if (fnmatch(neg ? p + 1 : p, name, FNM_NOESCAPE) == 0) {
-      if (neg) {
-        matched = false;
-        break;
-      }
-      matched = true;
-    }
-    p = comma ? comma + 1 : NULL;
-  }
-  free(save);
-  return matched;
-}
-
-/* "YYYYMMDD[HHMM[SS]][Z]": UTC with Z, else local time, as ssh-keygen. */
-static int parse_sshtime(const char *s, int64_t *ret) {
-  size_t len = strlen(s);
-  bool utc = len && (s[len - 1] == 'Z' || s[len - 1] == 'z');
-  int f[6] = {0, 1, 1, 0, 0, 0}, widths[6] = {4, 2, 2, 2, 2, 2}, nf;
-  size_t pos = 0;
-
-  if (utc)
-    len--;
-  if (len == 8)
-    nf = 3;
-  else if (len == 12)
-    nf = 5;
-  else if (len == 14)
-    nf = 6;
-  else
-    return -EINVAL;
-  for (int i = 0; i < nf; i++) {
-    int v = 0;
-    for (int j = 0; j < widths[i]; j++, pos++) {
-      if (!isdigit((unsigned char)s[pos]))
-        return -EINVAL;
-      v = v * 10 + (s[pos] - '0');
-    }
-    f[i] = v;
-  }
-  if (utc) {
-    char iso[32];
-    str_format(iso, sizeof(iso), "%04d-%02d-%02dT%02d:%02d:%02dZ", f[0], f[1], f[2], f[3], f[4],
-               f[5]);
-    return time_parse_rfc3339(iso, ret);
-  } else {
-    struct tm tm = {.tm_year = f[0] - 1900, .tm_mon = f[1] - 1, .tm_mday = f[2],
-                    .tm_hour = f[3], .tm_min = f[4], .tm_sec = f[5], .tm_isdst = -1};
-    time_t t = mktime(&tm);
-    if (t == (time_t)-1 || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31)
-      return -EINVAL;
-    *ret = (int64_t)t;
-    return 0;
-  }
-}
-
-/* Apply the options of an allowed_signers line. Returns 1 when the key may
- * sign egressd checkpoints now, 0 when the line does not apply, <0 on a
- * syntax error. */
-static int apply_options(const char *opts, size_t len, uint64_t now_usec, char *why, size_t whylen,
-                         struct err *err) {
-  char *copy = xstrndup(opts, len);
-  int result = 1;
-  size_t pos = 0, n = strlen(copy);
-
-  while (pos < n) {
-    size_t start = pos, name_len;
-    bool quoted = false;
-    char *value = NULL, *opt;
-
-    while (pos < n && (quoted || copy[pos] != ',')) {
-      if (copy[pos] == '"')
-        quoted = !quoted;
-      pos++;
-    }
-    copy[pos] = '\0';
-    opt = copy + start;
-    pos++;
-    name_len = strcspn(opt, "=");
-    if (opt[name_len] == '=') {
-      size_t vlen;
-      opt[name_len] = '\0';
-      value = opt + name_len + 1;
-      vlen = strlen(value);
-      if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-        value[vlen - 1] = '\0';
-        value++;
-      }
-    }
-    if (strcasecmp(opt, "cert-authority") == 0) {
-      str_copy(why, whylen, "cert-authority keys are not supported");
-      result = 0;
-    } else if (strcasecmp(opt, "namespaces") == 0 && value) {
-      if (!pattern_list_match(value, LEDGER_NAMESPACE)) {
-        str_format(why, whylen, "namespaces=\"%s\" does not include %s", value, LEDGER_NAMESPACE);
-        result = 0;
-      }
-    } else if ((strcasecmp(opt, "valid-after") == 0 || strcasecmp(opt, "valid-before") == 0) &&
-               value) {
-      int64_t t;
-      bool after = strcasecmp(opt, "valid-after") == 0;
-      if (parse_sshtime(value, &t) < 0) {
-        result = err_set_src(err, -EINVAL, ERR_SRC_INPUT, "%s='%s' is not a time "
-                             "(YYYYMMDD[HHMM[SS]][Z])", opt, value);
-        break;
-      }
-      if (after ? (int64_t)(now_usec / USEC_PER_SEC) < t : (int64_t)(now_usec / USEC_PER_SEC) > t) {
-        str_format(why, whylen, "%s=%s excludes the current time", opt, value);
-        result = 0;
-      }
-    } else {
-      result = err_set_src(err, -EINVAL, ERR_SRC_INPUT, "unknown option '%s'", opt);
-      break;
-    }
-  }
-  free(copy);
-  return result;
+static void fmt_time(char *out, size_t size, int64_t t) {
+  time_format_rfc3339(out, size, (uint64_t)(t < 0 ? 0 : t) * USEC_PER_SEC);
 }
 
 int ledger_trust_parse(const char *data, size_t len, const char *name, uint64_t now_usec,
                        struct ledger_trust **ret, struct err *err) {
-  struct ledger_trust *t = xcalloc(1, sizeof(*t));
-  char why[256] = "";
-  unsigned lineno = 0;
+  int64_t now = (int64_t)(now_usec / USEC_PER_SEC);
+  struct ssh_signers *signers = NULL;
+  struct ledger_trust *t;
+  char why[256] = "", when[40];
   size_t skipped = 0;
-  int r = 0;
+  int r;
 
-  if (len > TRUST_FILE_MAX) {
-    ledger_trust_free(t);
-    return err_set_src(err, -EFBIG, ERR_SRC_INPUT, "'%s' is larger than %u bytes", name,
-                       TRUST_FILE_MAX);
-  }
-  for (size_t off = 0; off < len && r >= 0;) {
-    const char *line = data + off, *nl = memchr(line, '\n', len - off);
-    size_t line_len = nl ? (size_t)(nl - line) : len - off, pos = 0, tl[4];
-    const char *tok[4];
-    struct ledger_pubkey pk;
-    size_t ti = 0;
-
-    off += line_len + (nl ? 1 : 0);
-    lineno++;
-    if (line_len && line[line_len - 1] == '\r')
-      line_len--;
-    tl[0] = token(line, line_len, &pos, &tok[0]);
-    if (tl[0] == 0 || tok[0][0] == '#')
-      continue;
-    if (memchr(line, '\0', line_len)) {
-      r = err_set_src(err, -EINVAL, ERR_SRC_INPUT, "NUL byte in the line");
-      break;
-    }
-    if (is_key_type(tok[0], tl[0])) {
-      ti = 0;                  /* a .pub line: type base64 [comment] */
-    } else {
-      tl[1] = token(line, line_len, &pos, &tok[1]);
-      if (!tl[1]) {
-        r = err_set_src(err, -EINVAL, ERR_SRC_INPUT, "expected 'principals [options] "
-                        "ssh-ed25519 <base64>'");
-        break;
-      }
-      ti = 1;
-      if (!is_key_type(tok[1], tl[1])) {
-        char opt_why[256] = "";
-        int applies = apply_options(tok[1], tl[1], now_usec, opt_why, sizeof(opt_why), err);
-        if (applies < 0) {
-          r = applies;
-          break;
-        }
-        tl[2] = token(line, line_len, &pos, &tok[2]);
-        ti = 2;
-        if (!applies) {
-          skipped++;
-          str_copy(why, sizeof(why), opt_why);
-          continue;
-        }
-      }
-    }
-    tl[ti + 1] = token(line, line_len, &pos, &tok[ti + 1]);
-    if (!tl[ti] || !tl[ti + 1]) {
-      r = err_set_src(err, -EINVAL, ERR_SRC_INPUT, "expected a key type and a base64 key");
-      break;
-    }
-    r = parse_key_tokens(tok[ti], tl[ti], tok[ti + 1], tl[ti + 1], &pk, err);
-    if (r == -ENOTSUP) {      /* another key type: cannot sign the ledger */
-      err_clear(err);
-      r = 0;
-      skipped++;
-      char shown[48];
-      str_format(why, sizeof(why), "a %s key",
-                 wire_printable((const uint8_t *)tok[ti], tl[ti], shown, sizeof(shown)));
-      continue;
-    }
-    if (r < 0)
-      break;
-    t->items = xgrow(t->items, &t->cap, t->n + 1, sizeof(*t->items));
-    t->items[t->n].pk = pk;
-    t->items[t->n].principals = ti > 0 ? xstrndup(tok[0], tl[0]) : NULL;
-    t->n++;
-  }
-  if (r < 0) {
-    err_set_pos(err, name, lineno, 1);
-    ledger_trust_free(t);
+  /* one parser, one behaviour (ssh-signers.c): a bad line fails the file */
+  if ((r = ssh_signers_parse(name, data, len, SSH_SIGNERS_BARE_KEYS, &signers, err)) < 0)
     return r;
+  t = xcalloc(1, sizeof(*t));
+  for (size_t i = 0; i < signers->n; i++) {
+    const struct ssh_signer *e = &signers->entries[i];
+    if (e->key->type != SSH_KEY_ED25519) {
+      str_format(why, sizeof(why), "line %u: a %s key", e->line, e->key->name);
+    } else if (e->namespaces && ssh_pattern_list_match(LEDGER_NAMESPACE, e->namespaces) != 1) {
+      str_format(why, sizeof(why), "line %u: namespaces=\"%s\" does not include %s", e->line,
+                 e->namespaces, LEDGER_NAMESPACE);
+    } else if (!ssh_signer_valid_at(e, now)) {
+      bool early = e->has_valid_after && now < e->valid_after;
+      fmt_time(when, sizeof(when), early ? e->valid_after : e->valid_before);
+      str_format(why, sizeof(why), "line %u: %s=%s excludes the current time", e->line,
+                 early ? "valid-after" : "valid-before", when);
+    } else {
+      t->items = xgrow(t->items, &t->cap, t->n + 1, sizeof(*t->items));
+      memcpy(t->items[t->n].pk.pk, e->key->pk, sizeof(t->items[t->n].pk.pk));
+      t->items[t->n].principals = e->principals ? xstrdup(e->principals) : NULL;
+      t->n++;
+      continue;
+    }
+    skipped++;
   }
+  ssh_signers_free(signers);
   if (t->n == 0) {
     ledger_trust_free(t);
     if (skipped)
@@ -591,7 +404,7 @@ int ledger_trust_load(const char *path, struct ledger_trust **ret, struct err *e
 
   r = crypto_ready(err);
   if (r >= 0)
-    r = file_read_all(path, TRUST_FILE_MAX, &text, err);
+    r = file_read_all(path, SSH_SIGNERS_MAX_BYTES, &text, err);
   if (r >= 0)
     r = ledger_trust_parse(buf_cstr(&text), text.len, path, time_now_real_usec(), ret, err);
   buf_dispose(&text);

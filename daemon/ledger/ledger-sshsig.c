@@ -11,8 +11,9 @@
  * tests hold a signature made by ssh-keygen to prove it. The armor is
  * base64 wrapped at 70 columns, as ssh-keygen's sshbuf_dtob64() writes it.
  *
- * When you change this, also touch gitsrc/'s commit-signature verifier
- * (same wire format; to be shared once both settle).
+ * Verification is daemon/ssh/'s (ssh_sig_parse/ssh_sig_verify), shared with
+ * gitsrc/'s commit signatures; signing stays here because the secret key
+ * never leaves struct ledger_key (ledger-key.c).
  */
 #include <errno.h>
 #include <sodium.h>
@@ -21,6 +22,7 @@
 
 #include "base/mem.h"
 #include "ledger/ledger-int.h"
+#include "ssh/ssh.h"
 
 #define MAGIC "SSHSIG"
 #define MAGIC_LEN 6
@@ -64,20 +66,11 @@ void ledger_sshsig_sign(const struct ledger_key *k, const char *ns, const void *
   buf_dispose(&sigblob);
 }
 
-static bool bytes_is(const uint8_t *s, size_t len, const char *lit) {
-  return len == strlen(lit) && memcmp(s, lit, len) == 0;
-}
-
 int ledger_sshsig_verify(const char *armored, size_t armored_len, const char *ns, const void *msg,
                          size_t len, struct ledger_pubkey *ret_signer, struct err *err) {
-  uint8_t *blob = NULL, digest[crypto_hash_sha512_BYTES];
-  size_t blob_len = 0, digest_len;
-  struct wire w, sw;
-  const uint8_t *pub, *sig_ns, *reserved, *alg, *sigblob, *sig;
-  size_t pub_len, ns_len, reserved_len, alg_len, sigblob_len, sig_len;
-  struct ledger_pubkey signer;
-  struct buf data = BUF_INIT;
-  uint32_t version;
+  struct ssh_sig sig = {0};
+  struct err sub = ERR_INIT;
+  char fp[SSH_FINGERPRINT_SIZE];
   int r;
 
   r = crypto_ready(err);
@@ -86,70 +79,30 @@ int ledger_sshsig_verify(const char *armored, size_t armored_len, const char *ns
   if (armored_len > SIGNATURE_MAX)
     return err_set_src(err, -EBADMSG, ERR_SRC_SIG, "the signature is larger than %u bytes",
                        SIGNATURE_MAX);
-  r = armor_decode(armored, armored_len, ARMOR_LABEL, "the signature", &blob, &blob_len, err);
-  if (r < 0)
-    return r;
-  w = (struct wire){blob, blob_len};
-  if (w.n < MAGIC_LEN || memcmp(w.p, MAGIC, MAGIC_LEN) != 0) {
-    r = err_set_src(err, -EBADMSG, ERR_SRC_SIG, "not an SSH signature (no SSHSIG magic)");
+  /* daemon/ssh/ reads and checks it as ssh-keygen -Y verify does (W-7:
+   * the blob's reserved field is ignored, an empty one is signed) */
+  if (ssh_sig_parse(armored, armored_len, &sig, &sub) < 0)
+    return err_set_src(err, -EBADMSG, ERR_SRC_SIG, "malformed SSH signature: %s", sub.msg);
+  if (sig.key->type != SSH_KEY_ED25519) {
+    r = err_set_src(err, -ENOTSUP, ERR_SRC_SIG,
+                    "the key is of type '%s'; only ssh-ed25519 keys are supported", sig.key->name);
     goto out;
   }
-  w.p += MAGIC_LEN;
-  w.n -= MAGIC_LEN;
-  if (wire_u32(&w, &version) < 0 || wire_string(&w, &pub, &pub_len) < 0 ||
-      wire_string(&w, &sig_ns, &ns_len) < 0 || wire_string(&w, &reserved, &reserved_len) < 0 ||
-      wire_string(&w, &alg, &alg_len) < 0 || wire_string(&w, &sigblob, &sigblob_len) < 0 ||
-      w.n != 0) {
-    r = err_set_src(err, -EBADMSG, ERR_SRC_SIG, "malformed SSH signature");
-    goto out;
-  }
-  if (version != 1) {
-    r = err_set_src(err, -ENOTSUP, ERR_SRC_SIG, "SSH signature version %u is not supported",
-                    version);
-    goto out;
-  }
-  r = pubkey_from_blob(pub, pub_len, &signer, err);
-  if (r < 0)
-    goto out;
-  if (!bytes_is(sig_ns, ns_len, ns)) {
+  r = ssh_sig_verify(&sig, msg, len, ns, NULL, &sub);
+  if (r == -EKEYREJECTED) {
     r = err_set_src(err, -EPERM, ERR_SRC_SIG, "the signature is for another namespace, not '%s'",
                     ns);
     goto out;
   }
-  if (bytes_is(alg, alg_len, "sha512")) {
-    crypto_hash_sha512(digest, msg, len);
-    digest_len = crypto_hash_sha512_BYTES;
-  } else if (bytes_is(alg, alg_len, "sha256")) {
-    crypto_hash_sha256(digest, msg, len);
-    digest_len = crypto_hash_sha256_BYTES;
-  } else {
-    r = err_set_src(err, -ENOTSUP, ERR_SRC_SIG, "the signature uses an unsupported hash "
-                    "(sha512 and sha256 are)");
-    goto out;
-  }
-  sw = (struct wire){sigblob, sigblob_len};
-  if (!wire_string_is(&sw, "ssh-ed25519") || wire_string(&sw, &sig, &sig_len) < 0 ||
-      sig_len != crypto_sign_BYTES || sw.n != 0) {
-    r = err_set_src(err, -EBADMSG, ERR_SRC_SIG, "malformed ssh-ed25519 signature");
-    goto out;
-  }
-  /* the signed data carries the signature's own (ignored) reserved field */
-  buf_append(&data, MAGIC, MAGIC_LEN);
-  wire_put_string(&data, sig_ns, ns_len);
-  wire_put_string(&data, reserved, reserved_len);
-  wire_put_string(&data, alg, alg_len);
-  wire_put_string(&data, digest, digest_len);
-  if (crypto_sign_verify_detached(sig, (const uint8_t *)data.data, data.len, signer.pk) != 0) {
-    char fp[LEDGER_FINGERPRINT_SIZE];
+  if (r < 0) {
     r = err_set_src(err, -EPERM, ERR_SRC_SIG, "the signature by %s does not match the signed text",
-                    ledger_pubkey_fingerprint(&signer, fp));
+                    ssh_key_fingerprint(sig.key, fp));
     goto out;
   }
   if (ret_signer)
-    *ret_signer = signer;
+    memcpy(ret_signer->pk, sig.key->pk, sizeof(ret_signer->pk));
   r = 0;
 out:
-  buf_dispose(&data);
-  free(blob);
+  ssh_sig_dispose(&sig);
   return r;
 }

@@ -11,8 +11,11 @@
  *               ledger-reader.c), naming the first bad one;
  *   root        the root of the first <size> records is the signed root;
  *   tail        what lies past the signed size: nothing, or what a crash
- *               can leave (one durable record, or a partial line): a
- *               warning; anything else fails;
+ *               can leave (a partial line, or one durable record that the
+ *               checkpoint its writer signed before appending it covers,
+ *               see ledger-writer.c): a warning; a record that no signature
+ *               of the ledger's key covers fails (warns with
+ *               allow_unsigned_tail), and so does anything else;
  *   since       an older signed checkpoint is a prefix, by an RFC 6962
  *               consistency proof built from the stream and then verified.
  *
@@ -152,6 +155,58 @@ static void verify_checkpoint(const struct ledger_verify_opts *o, const struct s
   check(rep, "checkpoint", LEDGER_CHECK_OK, "size %llu, signed by %s, the ledger's key (record "
         "%llu); pass --pubkey to pin it", (unsigned long long)cur->cp.size, fp,
         (unsigned long long)at->key_index);
+}
+
+/* Which signed pair of the ledger's key covers the one record past the
+ * signed size (the chain @c ends with it), if any: the writer signs the
+ * checkpoint of a record before appending it, so while an append is in
+ * flight, or after a crash cut it short, that is checkpoint.tmp with
+ * checkpoint.sig.tmp (or with checkpoint.sig between the two renames); and
+ * when the append finished while we read, the checkpoint itself. NULL when
+ * nothing signs it: not written by egressd's writer. */
+static const char *tail_signed_by(const char *dir, const struct chain *c) {
+  static const char *const pairs[][2] = {
+      {CHECKPOINT_TMP, SIGNATURE_TMP},
+      {CHECKPOINT_TMP, LEDGER_FILE_SIGNATURE},
+      {LEDGER_FILE_CHECKPOINT, LEDGER_FILE_SIGNATURE},
+  };
+  uint8_t root[LEDGER_HASH_SIZE];
+
+  ledger_frontier_root(&c->tree, root);
+  for (size_t i = 0; i < ARRAY_SIZE(pairs); i++) {
+    char *cp = path_join(dir, pairs[i][0]), *sig = path_join(dir, pairs[i][1]);
+    struct err why = ERR_INIT;
+    int r = checkpoint_pair_check(cp, sig, c->origin, c->size, root, &c->key, &why);
+    free(cp);
+    free(sig);
+    if (r == 0)
+      return pairs[i][0];
+  }
+  return NULL;
+}
+
+static void verify_tail_record(const struct ledger_verify_opts *o, const struct chain *c,
+                               bool torn, struct ledger_verify_report *rep) {
+  unsigned long long index = (unsigned long long)c->size - 1;
+  const char *by = tail_signed_by(o->dir, c);
+  const char *more = torn ? ", and an incomplete last line follows it" : "";
+
+  if (by) {
+    check(rep, "tail", LEDGER_CHECK_WARN, "record %llu is past the signed checkpoint, signed by "
+          "its writer in %s%s: what an interrupted append leaves; egressd settles it at "
+          "start-up", index, by, more);
+  } else if (o->allow_unsigned_tail) {
+    check(rep, "tail", LEDGER_CHECK_WARN, "record %llu is past the signed checkpoint and nothing "
+          "signs it%s; accepted by --allow-unsigned-tail (egressd moves it aside into %s%llu.jsonl "
+          "at start-up)", index, more, QUARANTINE_PREFIX, index);
+  } else {
+    bad(rep, c->size - 1);
+    check(rep, "tail", LEDGER_CHECK_FAIL, "record %llu is past the signed checkpoint and no "
+          "signature of the ledger's key covers it%s: egressd signs every record before it "
+          "appends it, so egressd did not write it (unless an older egressd, which signed after "
+          "appending, crashed there); `egressd ledger recover` moves it aside into %s%llu.jsonl; "
+          "--allow-unsigned-tail accepts it here", index, more, QUARANTINE_PREFIX, index);
+  }
 }
 
 static void verify_since(const struct ledger_verify_opts *o, const struct signed_cp *old,
@@ -311,11 +366,11 @@ int ledger_verify(const struct ledger_verify_opts *o, struct ledger_verify_repor
       check(rep, "tail", LEDGER_CHECK_FAIL, "%llu records follow the signed checkpoint; egressd "
             "signs after every record, so at most one can be unsigned",
             (unsigned long long)(valid - n));
-    } else if (valid == n + 1 || k == -ENODATA) {
-      check(rep, "tail", LEDGER_CHECK_WARN, "%s%s%s: what an interrupted append leaves; egressd "
-            "settles it at start-up", valid == n + 1 ? "1 record past the signed checkpoint" : "",
-            valid == n + 1 && k == -ENODATA ? " and " : "",
-            k == -ENODATA ? "an incomplete last line" : "");
+    } else if (valid == n + 1) {
+      verify_tail_record(o, reader_chain(reader), k == -ENODATA, rep);
+    } else if (k == -ENODATA) {
+      check(rep, "tail", LEDGER_CHECK_WARN, "an incomplete last line: what an interrupted append "
+            "leaves; egressd settles it at start-up");
     } else {
       check(rep, "tail", LEDGER_CHECK_OK, "nothing past the signed checkpoint");
     }

@@ -3,27 +3,45 @@
  *
  * Write protocol for one record (the order is the guarantee):
  *   1. check the line as any reader will (ledger_record_parse, chain_check);
- *   2. append "<line>\n" with O_APPEND and fdatasync it;
- *   3. sign the new checkpoint: write checkpoint.sig.tmp, write
- *      checkpoint.tmp (each fsynced), rename the signature, rename the
- *      checkpoint, fsync the directory.
+ *   2. sign the checkpoint that covers it (size + 1, the root with its leaf)
+ *      and write it as checkpoint.sig.tmp and checkpoint.tmp, each fsynced,
+ *      then fsync the directory: "the pending pair";
+ *   3. append "<line>\n" with O_APPEND and fdatasync it;
+ *   4. rename the signature, rename the checkpoint, fsync the directory.
+ * Why sign before appending: recovery must never sign a record it cannot
+ * prove this writer wrote. Anyone who can write ledger.jsonl can append a
+ * record with a valid-looking prev_root chain; only the holder of the key
+ * can make the pending pair. So a record past the signed size is durable
+ * only together with its writer's signature (step 2 is durable before step
+ * 3 begins), and recovery installs that signature instead of making one.
+ * The pending pair is the checkpoint itself, so the on-disk format is
+ * unchanged (no MAC field, no extra file kind) and the proof is checkable
+ * with the public key alone (`egressd ledger verify` reports it).
  * Crash states and what ledger_open() does with them:
  *   - a partial line after the last record: beyond the signed size, trimmed;
  *   - a durable record the checkpoint does not cover yet: at most one (the
- *     checkpoint is signed after every record), signed again;
- *   - checkpoint.sig.tmp present: step 3 did not reach its first rename,
+ *     checkpoint is replaced after every record); when the pending pair
+ *     signs it, the pair is renamed into place (step 4 finished); when
+ *     nothing of this ledger's key signs it, it was not written by this
+ *     protocol: it is moved to unsigned-record-<index>.jsonl (quarantine,
+ *     kept for the operator) and cut from ledger.jsonl, never signed;
+ *   - checkpoint.sig.tmp present otherwise: step 2 or 3 did not finish,
  *     both temporary files are dropped and the old pair stays;
  *   - checkpoint.tmp alone: the signature was renamed, the checkpoint was
  *     not; the rename is finished.
  * Anything else inside the signed size is damage: ledger_open() refuses,
  * naming the first bad record, and changes nothing.
  *
+ * A ledger written by an egressd that signed after appending stays
+ * readable: only a record such a writer left unsigned by a crash is moved
+ * aside instead of signed (docs/ledger.md, "Crash safety").
+ *
  * One writer: an fcntl OFD write lock on ledger.lock, which also holds the
  * holder's pid for the error message of the next one.
  *
  * When you change the protocol, also touch docs/ledger.md ("Crash safety"),
- * the crash test (tests/integration/test_ledger_crash.py) and the recovery
- * unit tests.
+ * ledger-verify.c (the tail check), the crash test
+ * (tests/integration/test_ledger_crash.py) and the recovery unit tests.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +92,12 @@ static void ledger_free(struct ledger *l) {
 void ledger_close(struct ledger *l) { ledger_free(l); }
 
 uint64_t ledger_size(const struct ledger *l) { return l->chain.size; }
+bool ledger_broken(const struct ledger *l) { return l->failed; }
+const char *ledger_last_intent_commit(const struct ledger *l, const char **ret_repo) {
+  if (ret_repo)
+    *ret_repo = l->chain.last_intent_repo;
+  return l->chain.last_intent_commit;
+}
 const char *ledger_origin(const struct ledger *l) { return l->chain.origin; }
 void ledger_root(const struct ledger *l, uint8_t out[LEDGER_HASH_SIZE]) {
   ledger_frontier_root(&l->chain.tree, out);
@@ -82,6 +106,7 @@ void ledger_root(const struct ledger *l, uint8_t out[LEDGER_HASH_SIZE]) {
 void ledger_recovery_dispose(struct ledger_recovery *rec) {
   if (!rec)
     return;
+  free(rec->quarantine_path);
   for (size_t i = 0; i < rec->n_interrupted; i++)
     free(rec->interrupted[i].cluster);
   free(rec->interrupted);
@@ -139,28 +164,47 @@ static int write_synced(const char *path, const void *data, size_t len, struct e
   return r;
 }
 
-static int sign_checkpoint(struct ledger *l, struct err *err) {
+/* Step 2 of the protocol: sign the checkpoint of the records so far plus
+ * the leaf @leaf with @key and make the pair durable, directory entries
+ * included, before the record is appended. */
+static int write_pending(struct ledger *l, const struct ledger_key *key, const char *origin,
+                         const uint8_t leaf[LEDGER_HASH_SIZE], struct err *err) {
+  struct ledger_frontier *tree = xmalloc(sizeof(*tree));
   struct ledger_checkpoint cp;
   struct buf text = BUF_INIT, sig = BUF_INIT;
   int r;
 
-  str_copy(cp.origin, sizeof(cp.origin), l->chain.origin);
-  cp.size = l->chain.size;
-  ledger_frontier_root(&l->chain.tree, cp.root);
+  *tree = l->chain.tree;
+  ledger_frontier_push(tree, leaf);
+  str_copy(cp.origin, sizeof(cp.origin), origin);
+  cp.size = l->chain.size + 1;
+  ledger_frontier_root(tree, cp.root);
   ledger_checkpoint_format(&cp, &text);
-  ledger_sshsig_sign(l->key, LEDGER_NAMESPACE, text.data, text.len, &sig);
+  ledger_sshsig_sign(key, LEDGER_NAMESPACE, text.data, text.len, &sig);
   r = write_synced(l->sig_tmp, sig.data, sig.len, err);
   if (r >= 0)
     r = write_synced(l->cp_tmp, text.data, text.len, err);
-  if (r >= 0 && rename(l->sig_tmp, l->sig_path) < 0)
-    r = err_set_errno(err, -errno, "cannot rename '%s'", l->sig_tmp);
-  if (r >= 0 && rename(l->cp_tmp, l->cp_path) < 0)
-    r = err_set_errno(err, -errno, "cannot rename '%s'", l->cp_tmp);
   if (r >= 0)
     r = dir_fsync_parent(l->cp_path, err);
   buf_dispose(&text);
   buf_dispose(&sig);
+  free(tree);
   return r;
+}
+
+/* Step 4: the pending pair becomes the checkpoint. */
+static int install_pending(struct ledger *l, struct err *err) {
+  if (rename(l->sig_tmp, l->sig_path) < 0)
+    return err_set_errno(err, -errno, "cannot rename '%s'", l->sig_tmp);
+  if (rename(l->cp_tmp, l->cp_path) < 0)
+    return err_set_errno(err, -errno, "cannot rename '%s'", l->cp_tmp);
+  return dir_fsync_parent(l->cp_path, err);
+}
+
+/* Remove the pending pair; false when a file could not be removed. */
+static bool drop_pending(struct ledger *l) {
+  bool ok = !(unlink(l->sig_tmp) < 0 && errno != ENOENT);
+  return !(unlink(l->cp_tmp) < 0 && errno != ENOENT) && ok;
 }
 
 /* ---- append ---- */
@@ -190,12 +234,24 @@ static int append_record(struct ledger *l, enum ledger_type type, const struct d
     goto out;
   }
   ledger_hash_leaf(line.data, line.len, leaf);
+  /* a key-rotation record is covered by the new key's checkpoint; the
+   * genesis record names the origin */
+  r = write_pending(l, type == LEDGER_TYPE_KEY_ROTATION ? l->next_key : l->key,
+                    type == LEDGER_TYPE_GENESIS ? doc_map_str(rec.object, "origin")
+                                                : l->chain.origin,
+                    leaf, err);
+  if (r < 0) {
+    if (!drop_pending(l))
+      l->failed = true;
+    goto out;
+  }
   buf_putc(&line, '\n');
   r = fd_write_all(l->log_fd, line.data, line.len);
   if (r < 0) {
     err_set_errno(err, r, "cannot append to '%s'", l->log_path);
-    /* take back a partial line; if even that fails, recovery will */
-    if (ftruncate(l->log_fd, (off_t)l->log_end) < 0)
+    /* take back a partial line and its signature; if that fails, recovery
+     * will */
+    if (ftruncate(l->log_fd, (off_t)l->log_end) < 0 || !drop_pending(l))
       l->failed = true;
     goto out;
   }
@@ -214,7 +270,7 @@ static int append_record(struct ledger *l, enum ledger_type type, const struct d
     l->key = l->next_key;
     l->next_key = NULL;
   }
-  r = sign_checkpoint(l, err);
+  r = install_pending(l, err);
   if (r < 0) {
     l->failed = true;
     goto out;
@@ -357,9 +413,18 @@ static int damaged(struct err *err, const char *dir, const char *fmt, ...) {
                      dir, msg, dir);
 }
 
+/* What examine() decided recovery does past the signed size. */
+struct tail_plan {
+  bool trim;                     /* cut a torn last line */
+  bool install;                  /* install the pending pair: it signs the unsigned record */
+  bool quarantine;               /* move everything from quarantine_at on aside */
+  uint64_t quarantine_at;        /* byte offset just after the last signed record */
+};
+
 /* Scan every record and check the checkpoint; decide what recovery may do.
  * Nothing is written here. */
-static int examine(struct ledger *l, struct ledger_recovery *rec, bool *trim, struct err *err) {
+static int examine(struct ledger *l, struct ledger_recovery *rec, struct tail_plan *plan,
+                   struct err *err) {
   struct buf text = BUF_INIT, sig = BUF_INIT;
   struct ledger_checkpoint cp = {0};
   struct ledger_reader *reader = NULL;
@@ -370,10 +435,10 @@ static int examine(struct ledger *l, struct ledger_recovery *rec, bool *trim, st
   char origin_at_cp[LEDGER_ORIGIN_MAX + 1] = "", fp1[LEDGER_FINGERPRINT_SIZE],
                                                fp2[LEDGER_FINGERPRINT_SIZE];
   bool have_cp = false, pending_rename = false, at_cp = false;
-  uint64_t valid;
+  uint64_t valid, signed_end = 0;
   int r, k;
 
-  *trim = false;
+  memset(plan, 0, sizeof(*plan));
   r = read_checkpoint(l, &have_cp, &text, &sig, &pending_rename, err);
   if (r < 0)
     goto out;
@@ -399,6 +464,7 @@ static int examine(struct ledger *l, struct ledger_recovery *rec, bool *trim, st
       ledger_frontier_root(&c->tree, root_at_cp);
       key_at_cp = c->key;
       str_copy(origin_at_cp, sizeof(origin_at_cp), c->origin);
+      signed_end = reader_end(reader);
     }
   }
   valid = reader_chain(reader)->size;
@@ -460,8 +526,23 @@ static int examine(struct ledger *l, struct ledger_recovery *rec, bool *trim, st
                 (unsigned long long)rec->signed_size);
     goto out;
   }
-  if (k == -ENODATA) {
-    *trim = true;
+  if (valid == rec->signed_size + 1) {
+    /* one record past the signed size: this writer's only when the pending
+     * pair signs exactly the records present with the key in effect */
+    const struct chain *c = reader_chain(reader);
+    uint8_t root[LEDGER_HASH_SIZE];
+
+    ledger_frontier_root(&c->tree, root);
+    if (exists(l->sig_tmp) && checkpoint_pair_check(l->cp_tmp, l->sig_tmp, c->origin, valid, root,
+                                                    &c->key, &serr) == 0) {
+      plan->install = true;
+    } else {
+      plan->quarantine = true;
+      plan->quarantine_at = signed_end;
+    }
+  }
+  if (k == -ENODATA && !plan->quarantine) {
+    plan->trim = true;
     rec->trimmed_offset = reader_end(reader);
     rec->trimmed_bytes = reader_tail_bytes(reader);
   }
@@ -476,12 +557,90 @@ static int examine(struct ledger *l, struct ledger_recovery *rec, bool *trim, st
     goto out;
   }
   rec->checkpoint_completed = pending_rename;
-  rec->checkpoint_discarded = exists(l->sig_tmp);
+  rec->checkpoint_discarded = !plan->install && exists(l->sig_tmp);
   r = 0;
 out:
   ledger_reader_free(reader);
   buf_dispose(&text);
   buf_dispose(&sig);
+  return r;
+}
+
+/* Move what lies from @offset to the end of ledger.jsonl (one record
+ * nothing signs, and whatever follows it) to unsigned-record-<index>.jsonl
+ * next to it, durably, then cut it from the ledger. The operator decides
+ * what it was; egressd never signs it. */
+static int quarantine(struct ledger *l, struct ledger_recovery *rec, uint64_t offset,
+                      struct err *err) {
+  struct stat st;
+  char name[96], *path = NULL;
+  uint8_t *data = NULL;
+  uint64_t index = l->chain.size - 1, len;
+  int fd = -1, r = 0;
+
+  if (fstat(l->log_fd, &st) < 0)
+    return err_set_errno(err, -errno, "cannot stat '%s'", l->log_path);
+  if ((uint64_t)st.st_size < offset || (uint64_t)st.st_size - offset > 2 * (LEDGER_RECORD_MAX + 1))
+    return err_set_src(err, -EBADMSG, ERR_SRC_LEDGER, "ledger '%s': %llu bytes past the signed "
+                       "records, more than one record can be", l->dir,
+                       (unsigned long long)((uint64_t)st.st_size - offset));
+  len = (uint64_t)st.st_size - offset;
+  data = xmalloc(len + 1);
+  for (uint64_t got = 0; got < len;) {
+    ssize_t n = pread(l->log_fd, data + got, len - got, (off_t)(offset + got));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      r = err_set_errno(err, n < 0 ? -errno : -EIO, "cannot read '%s'", l->log_path);
+      goto out;
+    }
+    got += (uint64_t)n;
+  }
+  for (unsigned n = 0; n < 100 && fd < 0; n++) {
+    if (n == 0)
+      str_format(name, sizeof(name), QUARANTINE_PREFIX "%llu.jsonl", (unsigned long long)index);
+    else
+      str_format(name, sizeof(name), QUARANTINE_PREFIX "%llu.%u.jsonl", (unsigned long long)index,
+                 n);
+    free(path);
+    path = path_join(l->dir, name);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      r = err_set_errno(err, -errno, "cannot create '%s'", path);
+      goto out;
+    }
+  }
+  if (fd < 0) {
+    r = err_set_src(err, -EEXIST, ERR_SRC_LEDGER, "ledger '%s': 100 files %s%llu.*.jsonl exist "
+                    "already; look at them and move them away", l->dir, QUARANTINE_PREFIX,
+                    (unsigned long long)index);
+    goto out;
+  }
+  if ((r = fd_write_all(fd, data, len)) < 0) {
+    err_set_errno(err, r, "cannot write '%s'", path);
+    goto out;
+  }
+  if (fsync(fd) < 0) {
+    r = err_set_errno(err, -errno, "cannot sync '%s'", path);
+    goto out;
+  }
+  if ((r = dir_fsync_parent(path, err)) < 0)
+    goto out;
+  if (ftruncate(l->log_fd, (off_t)offset) < 0 || fsync(l->log_fd) < 0) {
+    r = err_set_errno(err, -errno, "cannot cut the unsigned record from '%s'", l->log_path);
+    goto out;
+  }
+  l->log_end = offset;
+  rec->quarantined = true;
+  rec->quarantined_index = index;
+  rec->quarantined_bytes = len;
+  rec->quarantine_path = path;
+  path = NULL;
+out:
+  if (fd >= 0)
+    close(fd);
+  free(data);
+  free(path);
   return r;
 }
 
@@ -525,14 +684,28 @@ static int close_interrupted(struct ledger *l, struct ledger_recovery *rec, stru
 
 static int recover(struct ledger *l, const struct ledger_open_opts *o, struct ledger_recovery *rec,
                    struct err *err) {
-  bool trim;
+  struct tail_plan plan;
   int r;
 
-  r = examine(l, rec, &trim, err);
+  r = examine(l, rec, &plan, err);
   if (r < 0)
     return r;
   /* from here on every step is one that a crash may interrupt and the next
    * start-up finishes */
+  if (plan.quarantine) {
+    r = quarantine(l, rec, plan.quarantine_at, err);
+    if (r < 0)
+      return r;
+    /* the records are now the signed ones: check them again from the
+     * start, which also settles any pending pair */
+    chain_dispose(&l->chain);
+    r = examine(l, rec, &plan, err);
+    if (r < 0)
+      return r;
+    if (plan.quarantine || plan.install)   /* the file changed under the lock: a bug */
+      return err_set(err, -EIO, "ledger '%s' still has an unsigned record after moving it "
+                     "aside", l->dir);
+  }
   if (rec->checkpoint_completed) {
     if (rename(l->cp_tmp, l->cp_path) < 0)
       return err_set_errno(err, -errno, "cannot rename '%s'", l->cp_tmp);
@@ -540,14 +713,20 @@ static int recover(struct ledger *l, const struct ledger_open_opts *o, struct le
     if (r < 0)
       return r;
   } else if (rec->checkpoint_discarded) {
-    if ((unlink(l->sig_tmp) < 0 && errno != ENOENT) || (unlink(l->cp_tmp) < 0 && errno != ENOENT))
+    if (!drop_pending(l))
       return err_set_errno(err, -errno, "cannot remove the temporary checkpoint files in '%s'",
                            l->dir);
     r = dir_fsync_parent(l->cp_path, err);
     if (r < 0)
       return r;
   }
-  if (trim) {
+  if (plan.install) {
+    r = install_pending(l, err);
+    if (r < 0)
+      return r;
+    rec->pending_installed = true;
+  }
+  if (plan.trim) {
     if (ftruncate(l->log_fd, (off_t)rec->trimmed_offset) < 0 || fsync(l->log_fd) < 0)
       return err_set_errno(err, -errno, "cannot trim the torn tail of '%s'", l->log_path);
     l->log_end = rec->trimmed_offset;
@@ -560,11 +739,6 @@ static int recover(struct ledger *l, const struct ledger_open_opts *o, struct le
     if (r < 0)
       return r;
     rec->created = true;
-  } else if (l->chain.size > rec->signed_size) {
-    r = sign_checkpoint(l, err);
-    if (r < 0)
-      return r;
-    rec->resigned = true;
   }
   r = close_interrupted(l, rec, err);
   rec->size = l->chain.size;

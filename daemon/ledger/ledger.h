@@ -9,12 +9,15 @@
  *                   `ssh-keygen -Y verify -n egressd-ledger` checks it;
  *   ledger.lock     the single-writer lock (fcntl OFD lock; holds the pid).
  *
- * Write order per record: append the line and fdatasync it, then replace the
- * checkpoint (write checkpoint.sig.tmp and checkpoint.tmp, fsync both,
- * rename the signature, rename the checkpoint, fsync the directory). So at
- * most one record lies beyond the signed size after a crash, and
- * ledger_open() can tell a torn write (trimmed and reported) from damage
- * inside the signed history (refused, naming the first bad record).
+ * Write order per record: sign the checkpoint that will cover the record
+ * and write it as checkpoint.sig.tmp and checkpoint.tmp (fsync both and the
+ * directory), append the line and fdatasync it, then rename the signature
+ * and the checkpoint into place and fsync the directory. So at most one
+ * record lies beyond the signed size after a crash, it is durable only with
+ * the signature its writer made for it, and ledger_open() can tell a torn
+ * write (trimmed and reported) and a record nobody signed (moved aside to
+ * unsigned-record-<index>.jsonl and reported) from damage inside the signed
+ * history (refused, naming the first bad record).
  *
  * Hashes, roots and proofs are printed in standard base64 with padding, as in
  * the checkpoint: a record's "prev_root" equals the root line of the
@@ -329,7 +332,17 @@ struct ledger_recovery {
   bool checkpoint_discarded;     /* an unfinished new checkpoint was dropped */
   uint64_t trimmed_bytes;        /* torn tail removed beyond the signed size */
   uint64_t trimmed_offset;       /* ... from this byte offset */
-  bool resigned;                 /* a durable record past the checkpoint was signed */
+  /* a durable record past the checkpoint was covered by the checkpoint its
+   * writer signed before appending it (checkpoint.tmp), now installed */
+  bool pending_installed;
+  /* a record past the checkpoint that no signature of this ledger's key
+   * covers (not written by egressd, or by a version before the signed
+   * checkpoint.tmp): moved to quarantine_path and cut from ledger.jsonl,
+   * never signed */
+  bool quarantined;
+  uint64_t quarantined_index;
+  uint64_t quarantined_bytes;
+  char *quarantine_path;
   uint64_t signed_size;          /* checkpoint size found at open */
   uint64_t size;                 /* records after recovery */
   struct ledger_interrupted *interrupted;
@@ -339,8 +352,11 @@ struct ledger_recovery {
 /* Open (and with opts->create, create) the ledger in opts->dir as its single
  * writer, then recover: finish or drop an interrupted checkpoint
  * replacement, check every record and the checkpoint, trim a torn tail
- * beyond the signed size, sign a durable unsigned record, and append an
- * "interrupted" apply-result for every apply-intent without a result.
+ * beyond the signed size, install the checkpoint the writer signed for a
+ * durable record past the signed size, or move such a record aside when
+ * nothing of this ledger's key signs it (it is never signed here), and
+ * append an "interrupted" apply-result for every apply-intent without a
+ * result.
  *
  * Errors: -EBUSY (another writer holds the lock; the message names its pid),
  * -EBADMSG with ERR_SRC_LEDGER (damage inside the signed size, a checkpoint
@@ -373,7 +389,17 @@ int ledger_append(struct ledger *l, enum ledger_type type, const struct doc_node
 int ledger_rotate_key(struct ledger *l, const struct ledger_key *new_key, uint64_t *ret_index,
                       struct err *err);
 
+/* The "repo" and "commit" of the last apply-intent in the ledger: the last
+ * commit egressd began to write to a cluster (the daemon's rollback floor
+ * when state.json does not know a newer one). NULL when there is none;
+ * borrowed until the next append or ledger_close(). */
+const char *ledger_last_intent_commit(const struct ledger *l, const char **ret_repo);
+
 uint64_t ledger_size(const struct ledger *l);
+/* A write failed in a way only a reopen settles (an fdatasync error, a
+ * checkpoint rename that failed): ledger_append() answers -EIO until the
+ * ledger is closed and opened again, whose recovery settles the tail. */
+bool ledger_broken(const struct ledger *l);
 void ledger_root(const struct ledger *l, uint8_t out[LEDGER_HASH_SIZE]);
 const char *ledger_origin(const struct ledger *l);
 /* Release the lock and free; NULL is fine. */
@@ -415,6 +441,9 @@ struct ledger_verify_opts {
   const char *dir;
   const struct ledger_trust *trust; /* NULL: trust the genesis record's key */
   const char *since;                /* an older checkpoint file (its signature: <since>.sig) */
+  /* a complete record past the signed size that no signature covers is a
+   * warning instead of a failure */
+  bool allow_unsigned_tail;
 };
 
 struct ledger_verify_report {

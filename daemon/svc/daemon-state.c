@@ -6,7 +6,10 @@
  * was checked when the commit was fetched).
  * Replaced atomically after every change. A cluster found "applying" at
  * start was interrupted: it goes back to pending (the ledger records the
- * interruption). */
+ * interruption).
+ * state.json is not the only memory of what was applied: the rollback floor
+ * also comes from the ledger (svc_ledger_floor()), so deleting or rolling
+ * back this file does not let an older commit in (gitworker.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +51,19 @@ size_t svc_commits_in_use(const struct svc *d, const char **out) {
       out[n++] = c;
   }
   return n;
+}
+
+const char *svc_ledger_floor(const struct svc *d) {
+  const char *repo = NULL, *commit;
+
+  if (!d->ledger)
+    return NULL;
+  commit = ledger_last_intent_commit(d->ledger, &repo);
+  /* a commit of another repository (the URL changed) is no floor here; the
+   * ledger holds the URL as shown (url_shown), older ledgers the URL itself */
+  return commit && (str_eq(repo, d->hc->repo.url_shown) || str_eq(repo, d->hc->repo.url))
+             ? commit
+             : NULL;
 }
 
 const struct svc_commit_meta *svc_meta_find(const struct svc *d, const char *commit) {

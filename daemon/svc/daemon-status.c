@@ -65,7 +65,7 @@ void svc_status_line(const struct svc *d, char *buf, size_t size) {
   } else if (d->stopping) {
     n = str_format(buf, size, "stopping");
   } else if (!d->target[0]) {
-    n = str_format(buf, size, "waiting for the first valid commit of %s%s", d->hc->repo.url,
+    n = str_format(buf, size, "waiting for the first valid commit of %s%s", d->hc->repo.url_shown,
                    d->poll_error[0] ? "" : "");
   } else if (r->state == FLEET_ROLLOUT_HALTED) {
     n = str_format(buf, size, "halted at %s%s: %s", short_id(r->target), signer, r->halt_reason);
@@ -131,7 +131,7 @@ int svc_status_write(const struct svc *d, struct err *err) {
                                         : "starting");
   svc_status_line(d, line, sizeof(line));
   set_s(a, root, "status", line);
-  set_s(a, repo, "url", d->hc->repo.url);
+  set_s(a, repo, "url", d->hc->repo.url_shown);
   set_s(a, repo, "ref", d->hc->repo.ref);
   set_time(a, repo, "lastPoll", d->last_poll);
   set_s(a, repo, "head", d->head);

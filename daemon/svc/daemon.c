@@ -245,7 +245,7 @@ static int on_planned(void *userdata, struct apply_job *job) {
   }
   in = (struct ledger_apply_intent){
       .cluster = c->name,
-      .repo = d->hc->repo.url,
+      .repo = d->hc->repo.url_shown,
       .ref = d->hc->repo.ref,
       .commit = r->commit,
       .tree = r->tree,
@@ -685,7 +685,7 @@ static void drive_git(struct svc *d) {
     const struct svc_load_failure *f = load_failure(d, use[i]);
     if (repo_find(d, use[i]) || (f && now < f->retry_at))
       continue;
-    if (gitworker_post(d->git, GITWORKER_LOAD, use[i], NULL) == 0) {
+    if (gitworker_post(d->git, GITWORKER_LOAD, use[i], NULL, NULL) == 0) {
       free(use);
       return;
     }
@@ -693,7 +693,7 @@ static void drive_git(struct svc *d) {
   free(use);
   if (now >= d->next_poll) {
     const char *known = d->rejected[0] ? d->rejected : d->target;
-    gitworker_post(d->git, GITWORKER_POLL, known, d->target);
+    gitworker_post(d->git, GITWORKER_POLL, known, d->target, svc_ledger_floor(d));
     d->next_poll = now + jitter(d->hc->repo.interval_usec);
   }
 }
@@ -747,8 +747,9 @@ static void git_result(struct svc *d) {
   if (res.r < 0 && (str_eq(res.stage, "poll") || str_eq(res.stage, "fetch"))) {
     d->poll_failures++;
     if (strcmp(d->poll_error, res.err.msg) != 0)
-      log_ctx_emit(LOG_WARNING, &lc, "cannot poll %s: %s; keeping %.12s in force", d->hc->repo.url,
-                   res.err.msg, d->target[0] ? d->target : "nothing (no commit yet)");
+      log_ctx_emit(LOG_WARNING, &lc, "cannot poll %s: %s; keeping %.12s in force",
+                   d->hc->repo.url_shown, res.err.msg,
+                   d->target[0] ? d->target : "nothing (no commit yet)");
     str_copy(d->poll_error, sizeof(d->poll_error), res.err.msg);
     d->dirty = true;
     gitworker_result_dispose(&res);
@@ -999,6 +1000,14 @@ static int open_ledger(struct svc *d, struct err *err) {
     log_warning("ledger: trimmed a torn tail of %llu bytes at offset %llu (beyond the signed "
                 "checkpoint; a write cut short)",
                 (unsigned long long)rec.trimmed_bytes, (unsigned long long)rec.trimmed_offset);
+  if (rec.pending_installed)
+    log_notice("ledger: record %llu was durable but not yet in the checkpoint; installed the "
+               "checkpoint egressd signed for it", (unsigned long long)rec.signed_size);
+  if (rec.quarantined)
+    log_warning("ledger: record %llu was past the signed checkpoint and no signature of the "
+                "ledger's key covers it, so egressd did not write it: moved to %s, not signed; "
+                "find out who wrote it", (unsigned long long)rec.quarantined_index,
+                rec.quarantine_path);
   for (size_t i = 0; i < rec.n_interrupted; i++) {
     struct log_ctx lc = ctx_cluster(rec.interrupted[i].cluster, NULL);
     log_ctx_emit(LOG_WARNING, &lc, "ledger: apply-intent #%llu had no result (egressd stopped "
@@ -1047,6 +1056,7 @@ static bool git_settings_changed(const struct hostconfig *a, const struct hostco
          a->repo.allow_rewrite != b->repo.allow_rewrite ||
          a->repo.max_fetch_bytes != b->repo.max_fetch_bytes ||
          !str_same(a->verify.allowed_signers, b->verify.allowed_signers) ||
+         !str_same(a->verify.revoked_keys, b->verify.revoked_keys) ||
          a->verify.policy != b->verify.policy;
 }
 
@@ -1252,7 +1262,7 @@ int svc_run(const struct svc_run_options *opts) {
   d->dirty = true;
   log_notice("egressd %s running: following %s (%s) every %llus, %zu cluster%s, commits "
              "verified: %s",
-             EGRESSD_VERSION, d->hc->repo.url, d->hc->repo.ref,
+             EGRESSD_VERSION, d->hc->repo.url_shown, d->hc->repo.ref,
              (unsigned long long)(d->hc->repo.interval_usec / USEC_PER_SEC), d->n_clusters,
              d->n_clusters == 1 ? "" : "s", hostconfig_verify_name(d->hc->verify.policy));
   notify_send("READY=1");

@@ -1,7 +1,16 @@
 /* The Git worker thread; see gitworker.h. gitsrc forks a child for each
  * network operation and waits for it, which is why this runs off the main
  * loop. The main thread must not set SIGCHLD to SIG_IGN (gitsrc reaps its
- * own child). */
+ * own child).
+ *
+ * The rollback floor: a new head must descend from the commit in force
+ * (state.json) and from the last commit the ledger records as applied, so
+ * losing or rolling back state.json does not lower it. Which of the two is
+ * newer takes the repository, so it is decided here; a disagreement is
+ * logged from this thread (base/log.c writes whole lines, safe from any
+ * thread), once per pair. The acceptance rule itself is gitsrc_head_check(),
+ * which `egressd verify-commit --since` shares: when you change one, the
+ * other follows. */
 #include "svc/gitworker.h"
 
 #include <errno.h>
@@ -13,6 +22,7 @@
 
 #include "base/fileset.h"
 #include "base/fileio.h"
+#include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
 #include "base/timeutil.h"
@@ -28,7 +38,8 @@ struct gitworker {
   bool stop;
   /* request */
   enum gitworker_kind req;
-  char known[41], base[41];
+  char known[41], base[41], ledger_base[41];
+  char noted[82];               /* the floor pair last logged about */
   /* result */
   bool have_result;
   struct gitworker_result res;
@@ -36,6 +47,7 @@ struct gitworker {
   struct gitsrc_opts opts;
   char *url, *ref, *cache, *token_file, *username, *password_file, *ssh_key, *known_hosts;
   char *allowed_signers;
+  char *revoked_keys;
   enum gitsrc_verify_policy policy;
   struct gitsrc *src;
 };
@@ -102,10 +114,60 @@ out:
   return r;
 }
 
+/* The rollback floor, newest first (see the file comment): normally the
+ * commit in force, with the ledger's commit equal to it or older (a commit
+ * that wrote nothing to any cluster has no apply-intent). */
+static size_t rollback_floors(struct gitworker *w, struct gitsrc_oid floors[2]) {
+  struct gitsrc_oid state, ledger;
+  struct err scratch = ERR_INIT;
+  bool have_state = w->base[0] && gitsrc_oid_parse(w->base, &state) == 0;
+  bool have_ledger = w->ledger_base[0] && gitsrc_oid_parse(w->ledger_base, &ledger) == 0;
+  char pair[sizeof(w->noted)];
+  size_t n = 0;
+  int prio = 0;
+
+  if (have_state)
+    floors[n++] = state;
+  if (!have_ledger || (have_state && gitsrc_oid_eq(&state, &ledger)))
+    return n;
+  if (!have_state) {
+    floors[n++] = ledger;
+    prio = LOG_NOTICE;
+  } else if (gitsrc_is_descendant(w->src, &state, &ledger, &scratch) == 1) {
+    floors[0] = ledger;   /* the ledger's is newer: state.json is behind */
+    floors[n++] = state;
+    prio = LOG_WARNING;
+  } else {
+    floors[n++] = ledger;
+    err_clear(&scratch);
+    /* unrelated (or not in the repository, which the check reports) */
+    if (!w->opts.allow_rewrite && gitsrc_is_descendant(w->src, &ledger, &state, &scratch) == 0)
+      prio = LOG_WARNING;
+  }
+  str_format(pair, sizeof(pair), "%s%s", w->base, w->ledger_base);
+  if (prio && strcmp(pair, w->noted) != 0) {
+    str_copy(w->noted, sizeof(w->noted), pair);
+    if (!have_state)
+      log_notice("state.json names no commit in force: the rollback floor is %s, the last commit "
+                 "the ledger records as applied; new commits must descend from it",
+                 w->ledger_base);
+    else if (gitsrc_oid_eq(&floors[0], &ledger))
+      log_warning("state.json's commit in force %s is older than %s, the last commit the ledger "
+                  "records as applied (state.json was restored or edited?): the ledger's is the "
+                  "rollback floor", w->base, w->ledger_base);
+    else
+      log_warning("state.json's commit in force %s and %s, the last commit the ledger records as "
+                  "applied, are not on one line of history: new commits must descend from both",
+                  w->base, w->ledger_base);
+  }
+  return n;
+}
+
 static void do_poll(struct gitworker *w, struct gitworker_result *res) {
-  struct gitsrc_oid remote, head, base;
+  struct gitsrc_oid remote, head, floors[2];
   struct gitsrc_signer signer;
   bool changed = false;
+  size_t n_floors;
   int r;
 
   res->stage = "poll";
@@ -121,25 +183,19 @@ static void do_poll(struct gitworker *w, struct gitworker_result *res) {
   } else if ((r = gitsrc_fetched_head(w->src, &head, &res->err)) < 0) {
     goto out;
   }
+  /* from here on a refusal names the head: the daemon reports it once */
+  str_copy(res->commit, sizeof(res->commit), head.hex);
   if (w->known[0] && strcmp(w->known, head.hex) == 0) {
     res->unchanged = true;
-    str_copy(res->commit, sizeof(res->commit), head.hex);
     goto out;
   }
   res->stage = "history";
-  if (w->base[0] && gitsrc_oid_parse(w->base, &base) == 0) {
-    r = gitsrc_check_history(w->src, &base, &head, &res->err);
-    if (r < 0)
-      goto out;
-  }
-  res->stage = "verify";
-  str_copy(res->commit, sizeof(res->commit), head.hex);
+  n_floors = rollback_floors(w, floors);
+  r = gitsrc_head_check(w->src, w->policy, w->allowed_signers, w->revoked_keys, floors, n_floors,
+                        &head, &signer, &res->stage, &res->err);
+  if (r < 0)
+    goto out;
   if (w->policy != GITSRC_VERIFY_NONE) {
-    r = gitsrc_verify_range(w->src, w->policy, w->allowed_signers,
-                            w->base[0] && gitsrc_oid_parse(w->base, &base) == 0 ? &base : NULL,
-                            &head, &signer, &res->err);
-    if (r < 0)
-      goto out;
     res->verified = true;
     str_copy(res->principal, sizeof(res->principal), signer.principal);
     str_copy(res->key, sizeof(res->key), signer.fingerprint);
@@ -226,6 +282,7 @@ int gitworker_start(const struct hostconfig *hc, struct gitworker **ret, struct 
   w->ssh_key = dup_or_null(hc->repo.ssh_key);
   w->known_hosts = dup_or_null(hc->repo.known_hosts);
   w->allowed_signers = dup_or_null(hc->verify.allowed_signers);
+  w->revoked_keys = dup_or_null(hc->verify.revoked_keys);
   w->policy = hc->verify.policy == HOSTCONFIG_VERIFY_NONE   ? GITSRC_VERIFY_NONE
               : hc->verify.policy == HOSTCONFIG_VERIFY_HEAD ? GITSRC_VERIFY_HEAD
                                                             : GITSRC_VERIFY_ALL;
@@ -280,6 +337,7 @@ void gitworker_stop(struct gitworker *w) {
   free(w->ssh_key);
   free(w->known_hosts);
   free(w->allowed_signers);
+  free(w->revoked_keys);
   free(w);
 }
 
@@ -295,7 +353,7 @@ bool gitworker_busy(const struct gitworker *w) {
 }
 
 int gitworker_post(struct gitworker *w, enum gitworker_kind kind, const char *known,
-                   const char *base) {
+                   const char *base, const char *ledger_base) {
   int r = 0;
 
   pthread_mutex_lock(&w->lock);
@@ -305,6 +363,7 @@ int gitworker_post(struct gitworker *w, enum gitworker_kind kind, const char *kn
     w->req = kind;
     str_copy(w->known, sizeof(w->known), known ? known : "");
     str_copy(w->base, sizeof(w->base), base ? base : "");
+    str_copy(w->ledger_base, sizeof(w->ledger_base), ledger_base ? ledger_base : "");
     pthread_cond_signal(&w->cond);
   }
   pthread_mutex_unlock(&w->lock);

@@ -30,7 +30,7 @@ struct gitworker_result {
   struct diag_list diags;       /* the problems of a commit that does not validate */
   const char *stage;            /* "poll", "fetch", "history", "verify", "read", "validate" */
   bool unchanged;               /* POLL: the head is the one the caller knows */
-  char commit[41], tree[41];
+  char commit[41], tree[41];    /* POLL: the head, also when it was refused */
   char summary[256];
   int64_t commit_time;
   bool allow_prune_set;
@@ -51,11 +51,13 @@ void gitworker_stop(struct gitworker *w);
 int gitworker_fd(const struct gitworker *w);
 bool gitworker_busy(const struct gitworker *w);
 /* Post a request; -EBUSY while one is in progress or its result not taken.
- * POLL: @known is the head the daemon has loaded ("" if none) and @base the
- * last commit it applied (history and verification start there; "" if
- * none). LOAD: @known is the commit to load. */
+ * POLL: @known is the head the daemon has loaded ("" if none), @base the
+ * commit in force (state.json) and @ledger_base the last commit the ledger
+ * records as applied from this repository (NULL or "" if none): the new
+ * head must descend from both (the rollback floor), and verification
+ * starts at the newer. LOAD: @known is the commit to load. */
 int gitworker_post(struct gitworker *w, enum gitworker_kind kind, const char *known,
-                   const char *base);
+                   const char *base, const char *ledger_base);
 /* Take the result if there is one (true), resetting the eventfd. */
 bool gitworker_take(struct gitworker *w, struct gitworker_result *ret);
 void gitworker_result_dispose(struct gitworker_result *res);

@@ -15,6 +15,7 @@
 #include "base/dns.h"
 #include "base/fileio.h"
 #include "base/mem.h"
+#include "base/redact.h"
 #include "base/str.h"
 #include "base/timeutil.h"
 #include "doc/doc-schema.h"
@@ -55,7 +56,10 @@ static const struct doc_schema_field repository_fields[] = {
 static const struct doc_schema s_repository = {DOC_SCHEMA_OBJECT, .fields = repository_fields};
 
 static const struct doc_schema_field verify_fields[] = {
-    {"policy", &s_policy, false}, {"allowedSigners", &s_path, false}, {NULL}};
+    {"policy", &s_policy, false},
+    {"allowedSigners", &s_path, false},
+    {"revokedKeys", &s_path, false},
+    {NULL}};
 static const struct doc_schema s_verify = {DOC_SCHEMA_OBJECT, .fields = verify_fields};
 
 static const struct doc_schema_field cluster_fields[] = {
@@ -138,6 +142,8 @@ static void apply_repository(struct ctx *x, const struct doc_node *r) {
   struct doc_node *v;
 
   c->repo.url = opt_str(r, "url");
+  free(c->repo.url_shown);
+  c->repo.url_shown = url_redact(c->repo.url ? c->repo.url : "");
   free(c->repo.ref);
   c->repo.ref = opt_str(r, "ref");
   if (!c->repo.ref)
@@ -162,7 +168,15 @@ static void apply_repository(struct ctx *x, const struct doc_node *r) {
       diag_error(x->d, p->value->file, p->value->line, p->value->col,
                  "repository.url '%s' is not a Git URL; use file://, git://, https://, ssh:// "
                  "or user@host:path",
-                 u);
+                 c->repo.url_shown);
+    /* as the kube client refuses credentials without TLS; loopback too */
+    if (str_has_prefix(u, "http://") && (c->repo.token_file || c->repo.password_file))
+      diag_error(x->d, p->value->file, p->value->line, p->value->col,
+                 "repository.url '%s' is plain http://: refusing to send %s in clear text; use "
+                 "the server's https:// URL",
+                 c->repo.url_shown,
+                 c->repo.token_file ? "the token of repository.tokenFile"
+                                    : "the password of repository.passwordFile");
   }
   if (c->repo.ref && !str_has_prefix(c->repo.ref, "refs/") && (p = doc_map_pair(r, "ref")))
     diag_error(x->d, p->value->file, p->value->line, p->value->col,
@@ -192,6 +206,7 @@ static void apply_verify(struct ctx *x, const struct doc_node *root) {
   else if (str_eq(pol, "head"))
     c->verify.policy = HOSTCONFIG_VERIFY_HEAD;
   c->verify.allowed_signers = opt_path(x, v, "allowedSigners");
+  c->verify.revoked_keys = opt_path(x, v, "revokedKeys");
   if (c->verify.policy != HOSTCONFIG_VERIFY_NONE && !c->verify.allowed_signers) {
     const struct doc_node *at = v ? v : root;
     diag_error(x->d, at->file, at->line, at->col,
@@ -421,6 +436,7 @@ void hostconfig_free(struct hostconfig *c) {
   free(c->clusters);
   free(c->path);
   free(c->repo.url);
+  free(c->repo.url_shown);
   free(c->repo.ref);
   free(c->repo.ssh_key);
   free(c->repo.known_hosts);
@@ -428,6 +444,7 @@ void hostconfig_free(struct hostconfig *c) {
   free(c->repo.username);
   free(c->repo.password_file);
   free(c->verify.allowed_signers);
+  free(c->verify.revoked_keys);
   free(c->istio_api_version);
   free(c->state_dir);
   free(c->runtime_dir);

@@ -41,6 +41,7 @@ struct hostconfig {
   char *path;                /* the file it was read from */
   struct {
     char *url;
+    char *url_shown;         /* url_redact(url): for logs, status and the ledger (W-8) */
     char *ref;               /* default refs/heads/main */
     uint64_t interval_usec;  /* poll interval, default 15s */
     uint64_t timeout_usec;   /* per fetch, default 60s */
@@ -56,6 +57,7 @@ struct hostconfig {
   struct {
     enum hostconfig_verify policy;  /* default all */
     char *allowed_signers;
+    char *revoked_keys;             /* KRL or list of keys (gpg.ssh.revocationFile); NULL: none */
   } verify;
   struct hostconfig_cluster *clusters;
   size_t n_clusters;

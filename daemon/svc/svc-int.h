@@ -116,6 +116,7 @@ struct svc {
   /* loop */
   int sigfd, ctlfd;
   bool stopping, stopped, reload_requested, ready;
+  uint64_t rollout_clock_real0, rollout_clock_mono0; /* see svc_rollout_now() */
   uint64_t started, next_poll, next_watchdog, watchdog_usec, next_publish, next_files, stop_deadline;
   char status_line[600];
   uint64_t status_sent;
@@ -131,6 +132,18 @@ int svc_state_load(struct svc *d, struct err *err);
 size_t svc_commits_in_use(const struct svc *d, const char **out);
 const struct svc_commit_meta *svc_meta_find(const struct svc *d, const char *commit);
 int svc_state_save(struct svc *d, struct err *err);
+/* The last commit the ledger records as applied from the configured
+ * repository (the rollback floor besides the target), or NULL. */
+const char *svc_ledger_floor(const struct svc *d);
+
+/* The clock of the rollout's deadlines (bakes, retries, phase times): the
+ * wall clock at start plus the monotonic time since, so a step of the wall
+ * clock while the daemon runs (NTP, an operator) neither stretches nor cuts
+ * a bake. The values are wall-clock microseconds, so state.json keeps them
+ * across a restart, which re-reads the wall clock. */
+static inline uint64_t svc_rollout_now(const struct svc *d) {
+  return d->rollout_clock_real0 + (time_now_mono_usec() - d->rollout_clock_mono0);
+}
 
 /* daemon-status.c */
 void svc_status_line(const struct svc *d, char *buf, size_t size);

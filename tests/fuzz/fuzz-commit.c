@@ -1,6 +1,7 @@
 /* libFuzzer target: raw commit objects through the git signature split, the
  * commit parser (headers, identities, trailers) and the whole verification
- * (SSHSIG dearmor/parse, Ed25519 check, allowed_signers authorisation).
+ * (SSHSIG dearmor/parse and check by daemon/ssh/, allowed_signers
+ * authorisation).
  * The input is the commit object; the signers are a fixed ed25519 line. */
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +10,7 @@
 #include "base/buf.h"
 #include "gitsrc/gitsrc-int.h"
 #include "gitsrc/gitsrc.h"
+#include "ssh/ssh.h"
 #include "fuzz.h"
 
 static const char signers_text[] =
@@ -21,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct buf payload = BUF_INIT, sig = BUF_INIT;
   struct gitsrc_commit_info ci;
   struct gitsrc_signer signer;
-  struct gitsrc_sshsig parsed;
+  struct ssh_sig parsed;
   enum gitsrc_verdict verdict;
   unsigned headers;
 
@@ -29,9 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                        NULL) < 0)
     __builtin_trap();
   if (gitsrc_commit_split((const char *)data, size, &payload, &sig, &headers, NULL) == 1 &&
-      gitsrc_sshsig_parse(sig.data, sig.len, &parsed, NULL) == 0) {
-    (void)gitsrc_sshsig_verify(&parsed, payload.data, payload.len, "git", NULL);
-    gitsrc_sshsig_dispose(&parsed);
+      ssh_sig_parse(sig.data, sig.len, &parsed, NULL) == 0) {
+    (void)ssh_sig_verify(&parsed, payload.data, payload.len, "git", NULL, NULL);
+    ssh_sig_dispose(&parsed);
   }
   if (gitsrc_commit_parse(data, size, &ci, NULL) == 0) {
     (void)gitsrc_commit_trailer(&ci, "Egressd-Allow-Prune");

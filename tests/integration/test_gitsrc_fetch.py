@@ -1,14 +1,20 @@
 #!/usr/bin/python3
 """`egressd fetch` over real transports on loopback: git daemon (git://),
-git http-backend behind lighttpd (HTTP, basic auth and tokens), OpenSSH sshd
-(ssh:// with a deploy key and known_hosts), and broken remotes (down, slow,
-garbage). For each transport: a new commit is fetched, and "unchanged" costs
-one request, counted in the server's own log."""
+git http-backend behind lighttpd (HTTPS through a TLS front with a test CA:
+basic auth and tokens; anonymous HTTP), OpenSSH sshd (ssh:// with a deploy key
+and known_hosts), and broken remotes (down, slow, garbage). For each
+transport: a new commit is fetched, and "unchanged" costs one request, counted
+in the server's own log. Credentials never travel in clear (plain http:// is
+refused) nor to another origin after a redirect; a secret in the URL never
+reaches a message, status.json or the ledger."""
+import json
 import os
 import time
 import unittest
 
+import daemonlib
 from gitlib import GitTestCase, RogueServer, count_lines, free_port
+from httpslib import Recorder, Redirector, TlsFront, make_pki
 
 
 class FetchCase(GitTestCase):
@@ -79,9 +85,16 @@ class GitDaemon(FetchCase):
 class Http(FetchCase):
     def setUp(self):
         super().setUp()
-        self.port, self.access, self.reqlog = self.lighttpd(
+        self.plain_port, self.access, self.reqlog = self.lighttpd(
             self.srv, users={"deploy": "s3cret", "x-access-token": "tok-123"}, token="bearer-456")
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.ca, certs = make_pki(self.path("pki"))
+        self.front = TlsFront(self, self.plain_port, *certs["127.0.0.1"])
+        self.url = "https://127.0.0.1:%d" % self.front.port
+
+    def fetch(self, url, *args, check=0):
+        if url.startswith("https://"):
+            args = ("--ca-file", self.ca) + args
+        return super().fetch(url, *args, check=check)
 
     def requests(self):
         return count_lines(self.reqlog, "GET ") + count_lines(self.reqlog, "POST ")
@@ -129,6 +142,67 @@ class Http(FetchCase):
 
     def test_anonymous_http(self):
         self.assert_fetch_cycle(self.url + "/git/egress.git", [], self.requests)
+        self.assert_fetch_cycle_again("http://127.0.0.1:%d/git/egress.git" % self.plain_port)
+
+    def assert_fetch_cycle_again(self, url):
+        p = self.fetch(url)
+        self.assertRegex(p.stdout, r"^[0-9a-f]{40} (updated|unchanged)\n$")
+        self.assertEqual(self.cached_head(), self.rev(self.bare, "main"))
+
+    def test_credentials_refused_over_plain_http(self):
+        """W-2: a token or password is never sent in clear, loopback included."""
+        plain = "http://127.0.0.1:%d/basic/egress.git" % self.plain_port
+        tok = self.write("token", "tok-123\n")
+        pw = self.write("pw", "s3cret\n")
+        before = self.requests()
+        for args in (["--token-file", tok], ["--username", "deploy", "--password-file", pw]):
+            p = self.fetch(plain, *args, check=2)
+            self.assertIn("refusing to send the %s over plain http:// to '%s'"
+                          % ("token of token_file" if args[0] == "--token-file"
+                             else "password of password_file", plain), p.stderr)
+            self.assertIn("use the server's https:// URL", p.stderr)
+            self.assertNotIn("tok-123", p.stderr)
+            self.assertNotIn("s3cret", p.stderr)
+        self.assertEqual(self.requests(), before, "nothing may be sent")
+
+    def test_same_origin_redirect_keeps_working(self):
+        """/moved/ answers 301 -> /basic/ on the same origin: followed with the credentials."""
+        pw = self.write("pw", "s3cret\n")
+        p = self.fetch(self.url + "/moved/egress.git", "--username", "deploy", "--password-file", pw)
+        self.assertEqual(p.stdout, "%s updated\n" % self.first)
+
+
+class HttpsRedirects(FetchCase):
+    """W-1: credentials never follow a redirect to another origin."""
+
+    def setUp(self):
+        super().setUp()
+        self.ca, self.certs = make_pki(self.path("pki"))
+        self.tok = self.write("token", "tok-SECRET-123456\n")
+
+    def fetch_redirected(self, target_host, status):
+        rec = Recorder(self, target_host, *self.certs[target_host])
+        target = "https://%s:%d" % (target_host, rec.port)
+        red = Redirector(self, target, status, "127.0.0.1", *self.certs["127.0.0.1"])
+        url = "https://127.0.0.1:%d/egress.git" % red.port
+        for _ in range(2):  # every poll, not only the first
+            p = self.fetch(url, "--ca-file", self.ca, "--token-file", self.tok, check=2)
+            self.assertNotIn("tok-SECRET", p.stderr + p.stdout)
+        self.assertEqual(len(red.requests), 2, "the redirector is asked once per poll")
+        self.assertTrue(red.requests[0][2].get("Authorization", "").startswith("Basic "))
+        self.assertEqual(rec.requests, [], "nothing may reach the other origin")
+        return url, p.stderr
+
+    def test_redirect_to_another_host_is_refused(self):
+        url, err = self.fetch_redirected("127.0.0.2", 301)
+        self.assertIn("%s redirected to '127.0.0.2', another origin" % url, err)
+        self.assertIn("egressd sends credentials only to the origin of the configured URL", err)
+        self.assertIn("if the repository moved, configure its new URL", err)
+
+    def test_redirect_to_another_port_is_refused(self):
+        url, err = self.fetch_redirected("127.0.0.1", 302)
+        self.assertRegex(err, r"%s redirected to 127\.0\.0\.1:\d+, another origin" % url)
+        self.assertIn("if the repository moved, configure its new URL", err)
 
 
 class Ssh(FetchCase):
@@ -226,6 +300,54 @@ class BrokenRemotes(FetchCase):
         p = self.fetch("git://127.0.0.1:%d/egress.git" % port, "--max-pack-bytes", "100000", check=2)
         self.assertIn("exceeded max_pack_bytes", p.stderr)
         self.assertEqual(self.cached_head(), self.first)
+
+
+class SecretsInTheUrl(GitTestCase):
+    """W-8: a token in the URL's query is used to fetch, and shown nowhere."""
+    SECRET = "ghp_QueryTokenSECRET0123456789"
+
+    def test_cli_errors_hide_query_values_and_userinfo(self):
+        port = free_port()
+        url = "https://127.0.0.1:%d/egress.git?access_token=%s" % (port, self.SECRET)
+        p = self.egressd("fetch", "--url", url, "--cache", self.path("cache"), check=2)
+        self.assertIn("https://127.0.0.1:%d/egress.git?access_token=[redacted]" % port, p.stderr)
+        self.assertNotIn(self.SECRET, p.stderr + p.stdout)
+        url = "https://%s@127.0.0.1:%d/egress.git" % (self.SECRET, port)
+        p = self.egressd("fetch", "--url", url, "--cache", self.path("cache2"), check=2)
+        self.assertIn("https://[redacted]@127.0.0.1:%d/egress.git" % port, p.stderr)
+        self.assertNotIn(self.SECRET, p.stderr + p.stdout)
+
+    def test_daemon_status_ledger_and_log_hide_the_query_token(self):
+        d = daemonlib.Daemon()
+        self.addCleanup(d.close)
+        port, _, reqlog = self.lighttpd(os.path.dirname(d.repo))
+        url = "http://127.0.0.1:%d/git/%s?access_token=%s" % (port, os.path.basename(d.repo),
+                                                              self.SECRET)
+        shown = url.replace(self.SECRET, "[redacted]")
+        with open(d.config) as f:
+            text = f.read()
+        self.assertIn("url: file://%s\n" % d.repo, text)
+        with open(d.config, "w") as f:
+            f.write(text.replace("url: file://%s\n" % d.repo, "url: %s\n" % url))
+        d.start()
+        d.wait_status(r"^in sync: 3/3")
+        # the real URL was used to fetch (libgit2 1.5 leaves the query out of
+        # its requests)...
+        self.assertGreater(count_lines(reqlog, "GET /git/%s/info/refs"
+                                       % os.path.basename(d.repo)), 0)
+        # ...and is shown nowhere
+        st = d.status()
+        self.assertEqual(st["repository"]["url"], shown)
+        self.assertNotIn(self.SECRET, json.dumps(st))
+        with open(os.path.join(d.runtime, "status.json")) as f:
+            self.assertNotIn(self.SECRET, f.read())
+        records = [r for r in d.ledger() if "repo" in r]
+        self.assertTrue(records, "the ledger has apply records")
+        self.assertEqual({r["repo"] for r in records}, {shown})
+        with open(os.path.join(d.state, "ledger", "ledger.jsonl")) as f:
+            self.assertNotIn(self.SECRET, f.read())
+        self.assertIn(shown, d.logs())
+        self.assertNotIn(self.SECRET, d.logs())
 
 
 if __name__ == "__main__":

@@ -155,16 +155,14 @@ class VerifyCommit(GitTestCase):
         self.assertEqual(rc, 1)
         self.assertIn("commit %s: unsigned" % side, out)
 
-    # --- deliberate differences -------------------------------------------------
-
-    def test_rsa_key_is_unsupported_never_good(self):
+    def test_rsa_key_verifies_like_git(self):
+        # every key type and the deliberate differences: test_ssh_keys.py
         carol = self.keygen("carol", "rsa")
         self.commit(self.repo, "rsa", key=carol)
         self.set_signers("carol@example.com %s\n" % self.pubkey(carol))
-        self.assertEqual(self.git_verdict("HEAD")[0], 0)  # git accepts RSA
-        rc, out = self.egressd_verdict("HEAD")
-        self.assertEqual(rc, 1)
-        self.assertIn("unsupported: unsupported key type RSA (ssh-rsa)", out)
+        self.assertIn("with RSA key SHA256:", self.assert_same("HEAD", True))
+
+    # --- deliberate differences -------------------------------------------------
 
     def test_cert_authority_line_is_an_explicit_error(self):
         self.commit(self.repo, "signed", key=self.alice)

@@ -347,6 +347,71 @@ class TestWriter(LedgerCase):
                                    % len(good))
         self.assertEqual(L.read(path, "rb"), good)
 
+    def forge_record(self):
+        """Append what anyone who can write ledger.jsonl can: a well-formed
+        drift record chained to the records before it (index, prev_root),
+        made without the signing key. Returns its line."""
+        lines = L.ledger_lines(self.dir)
+        head = json.dumps({"index": len(lines), "time": "2026-11-27T00:00:09Z", "type": "drift",
+                           "prev_root": L.base64.b64encode(
+                               L.mth([L.leaf_hash(x) for x in lines])).decode()},
+                          separators=(",", ":"))
+        fields = json.dumps({"cluster": "prod-eu", "commit": "f" * 40,
+                             "objects": [{"action": "reported", "change": "deleted",
+                                          "kind": "ServiceEntry", "name": "forged",
+                                          "namespace": "payments"}]},
+                            separators=(",", ":"), sort_keys=True)
+        line = (head[:-1] + "," + fields[1:]).encode()
+        with open(os.path.join(self.dir, "ledger.jsonl"), "ab") as f:
+            f.write(line + b"\n")
+        return line
+
+    def test_a_forged_appended_record_fails_verify_and_is_never_signed(self):
+        key = self.ssh_keygen_key()
+        self.append(key, 1, create=True)
+        path = os.path.join(self.dir, "ledger.jsonl")
+        good = L.read(path, "rb")
+        checkpoint = L.read(os.path.join(self.dir, "checkpoint"))
+        forged = self.forge_record()
+        # the chain is right: only the missing signature gives it away
+        r = L.run("ledger", "verify", "--dir", self.dir, "--pubkey", key + ".pub")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("ok    records     3 records", r.stdout)
+        self.assertIn("FAIL  tail        record 3 is past the signed checkpoint and no signature "
+                      "of the ledger's key covers it", r.stdout)
+        self.assertTrue(r.stdout.endswith("NOT verified: the first bad record is 3\n"), r.stdout)
+        r = L.run("ledger", "verify", "--dir", self.dir, "--allow-unsigned-tail")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("warn  tail        record 3 is past the signed checkpoint and nothing signs "
+                      "it; accepted by --allow-unsigned-tail", r.stdout)
+        # show marks it
+        r = L.run("ledger", "show", "--dir", self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = r.stdout.splitlines()
+        self.assertEqual(rows[4].split()[:3], ["3", "2026-11-27T00:00:09Z", "drift"])
+        self.assertIn("UNSIGNED (past the signed checkpoint): 1 object drifted", rows[4])
+        self.assertFalse(any("UNSIGNED" in row for row in rows[:4]), rows)
+        self.assertIn("warning: record 3 is past the signed checkpoint (size 3): not signed",
+                      r.stderr)
+        r = L.run("ledger", "show", "--dir", self.dir, "-o", "json")
+        self.assertEqual(len(json.loads(r.stdout)), 4)
+        self.assertIn("record 3 is past the signed checkpoint", r.stderr)
+        # recovery (what the daemon runs at start) moves it aside, unsigned
+        r = L.run("ledger", "recover", "--dir", self.dir, "--key", key)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        moved = os.path.join(self.dir, "unsigned-record-3.jsonl")
+        self.assertEqual(r.stdout, "moved record 3 (%d bytes) to %s: it was past the signed "
+                         "checkpoint and no signature of the ledger's key covers it, so egressd "
+                         "did not write it; it was not signed. Find out who wrote it\n"
+                         "ledger egressd/test.example/ledger: 3 records, signed\n"
+                         % (len(forged) + 1, moved))
+        self.assertEqual(L.read(moved, "rb"), forged + b"\n")
+        self.assertEqual(L.read(path, "rb"), good)
+        self.assertEqual(L.read(os.path.join(self.dir, "checkpoint")), checkpoint)
+        r = L.run("ledger", "verify", "--dir", self.dir, "--pubkey", key + ".pub")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertNotIn("warn", r.stdout)
+
     def test_rotate_key_hands_over_to_the_new_key(self):
         key = self.ssh_keygen_key()
         new = self.ssh_keygen_key("next")

@@ -1,5 +1,6 @@
-/* Unit tests for daemon/gitsrc: the commit splitter and parser, SSHSIG,
- * allowed_signers, known_hosts, and the repository functions on real
+/* Unit tests for daemon/gitsrc: the commit splitter and parser, commit
+ * signature verdicts (git's rules, revoked keys; the SSH formats themselves
+ * are tested once, in test-ssh.c), known_hosts, and the repository functions on real
  * repositories made by git (fetch over file://, trees, history, policies).
  * Signature vectors: tests/data/gitsrc/ (make-vectors.sh regenerates them). */
 #include <errno.h>
@@ -242,7 +243,7 @@ START_TEST(test_gitsrc_verify_tampered_commit_is_bad_signature) {
 
   ck_assert_int_eq(verify_text(tampered, signers, NULL, &err), GITSRC_VERDICT_BAD_SIGNATURE);
   ck_assert_str_eq(err.reason, "bad-signature");
-  ck_assert(strstr(err.msg, "does not match the commit"));
+  ck_assert_msg(strstr(err.msg, "bad signature: the signature does not match the signed data (key SHA256:"), "%s", err.msg);
   err_clear(&err);
   ck_assert_int_eq(verify_text(tampered_header, signers, NULL, &err),
                    GITSRC_VERDICT_BAD_SIGNATURE);
@@ -371,17 +372,18 @@ START_TEST(test_gitsrc_verify_namespace_rules) {
 }
 END_TEST
 
-START_TEST(test_gitsrc_verify_rsa_is_unsupported_never_good) {
+START_TEST(test_gitsrc_verify_rsa_is_good_and_openpgp_unsupported) {
   char *commit = vec("0002-signed-rsa/commit");
   char *signers = vec("0002-signed-rsa/allowed_signers");
   char *pgp = xstrdup("tree 2222222222222222222222222222222222222222\n"
                       "author A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n"
                       "gpgsig -----BEGIN PGP SIGNATURE-----\n \n -----END PGP SIGNATURE-----\n\nm\n");
+  struct gitsrc_signer signer;
   struct err err = ERR_INIT;
 
-  ck_assert_int_eq(verify_text(commit, signers, NULL, &err), GITSRC_VERDICT_UNSUPPORTED);
-  ck_assert(strstr(err.msg, "unsupported key type RSA"));
-  err_clear(&err);
+  ck_assert_int_eq(verify_text(commit, signers, &signer, &err), GITSRC_VERDICT_GOOD);
+  ck_assert_str_eq(signer.principal, "carol@example.com");
+  ck_assert_str_eq(signer.key_type, "RSA");
   ck_assert_int_eq(verify_text(pgp, signers, NULL, &err), GITSRC_VERDICT_UNSUPPORTED);
   ck_assert(strstr(err.msg, "OpenPGP"));
   free(commit);
@@ -413,139 +415,50 @@ START_TEST(test_gitsrc_verify_principal_choice_matches_git) {
 }
 END_TEST
 
-START_TEST(test_gitsrc_sshsig_parse_rejects_bad_armor) {
-  static const char *const cases[] = {
-      "-----BEGIN SSH SIGNATURE-----\n????\n-----END SSH SIGNATURE-----\n",
-      "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n",
-      "-----BEGIN PGP SIGNATURE-----\n-----END SSH SIGNATURE-----\n",
-      "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAg==\n-----END SSH SIGNATURE-----\n",
-      "-----BEGIN SSH SIGNATURE-----\nU1NIU0lHAAAAAQAAAP8=\n-----END SSH SIGNATURE-----\n",
-      "-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\nx",
-  };
-  static const char *const why[] = {"base64", "no '-----END", "does not start", "version",
-                                    "truncated", "text after"};
-  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-    struct gitsrc_sshsig sig;
-    struct err err = ERR_INIT;
-    ck_assert_int_eq(gitsrc_sshsig_parse(cases[i], strlen(cases[i]), &sig, &err), -EBADMSG);
-    ck_assert_msg(strstr(err.msg, why[i]), "case %zu: '%s'", i, err.msg);
-  }
-}
-END_TEST
+/* --- allowed_signers and revoked keys (parsers: tests/unit/test-ssh.c) ----- */
 
-/* --- allowed_signers ------------------------------------------------------ */
+START_TEST(test_gitsrc_signers_file_is_refused_as_a_whole_on_a_bad_line) {
+  char *good = signers_line("alice@example.com", "", "0001-signed-ed25519/alice.pub");
+  char *text = xasprintf("%sbob@example.com bogus-option %s", good, good);
+  struct gitsrc_signers *s = NULL;
+  struct err err = ERR_INIT;
 
-START_TEST(test_gitsrc_signers_parse_options_and_comments) {
-  char *a = signers_line("alice@example.com,bob@example.com",
-                         "NAMESPACES=\"git,file\",valid-after=\"20250101\"",
-                         "0001-signed-ed25519/alice.pub");
-  char *b = signers_line("\"carol@example.com\"", "", "0001-signed-ed25519/bob.pub");
-  char *text = xasprintf("# comment\n   \n%s\t%s", a, b);
-  struct gitsrc_signers *s = signers_from(text);
-
-  ck_assert_uint_eq(gitsrc_signers_count(s), 2);
-  ck_assert_str_eq(s->entries[0].principals, "alice@example.com,bob@example.com");
-  ck_assert_str_eq(s->entries[0].namespaces, "git,file");
-  ck_assert(s->entries[0].has_valid_after && !s->entries[0].has_valid_before);
-  ck_assert_uint_eq(s->entries[0].line, 3);
-  ck_assert_str_eq(s->entries[1].principals, "carol@example.com");
-  ck_assert_str_eq(s->entries[1].key_type, "ssh-ed25519");
-  ck_assert_uint_eq(s->entries[1].key_len, 51);
-  gitsrc_signers_free(s);
-  free(a);
-  free(b);
+  ck_assert_int_eq(gitsrc_signers_parse("allowed_signers", text, strlen(text), &s, &err),
+                   -EINVAL);
+  ck_assert_ptr_null(s);
+  ck_assert_uint_eq(err.line, 2);
+  free(good);
   free(text);
 }
 END_TEST
 
-START_TEST(test_gitsrc_signers_errors_name_file_line_col) {
-  static const struct {
-    const char *options, *want;
-  } cases[] = {
-      {"cert-authority", "allowed_signers:2:7: cert-authority is not supported"},
-      {"namespaces=git", "allowed_signers:2:18: option value must be in double quotes"},
-      {"valid-before=\"2026\"", "allowed_signers:2:20: invalid time '2026'"},
-      {"valid-after=\"20260230Z\"", "invalid time '20260230Z'"},
-      {"verify-required", "allowed_signers:2:7: unknown option 'verify-required'"},
-      {"namespaces=\"git", "allowed_signers:2:7: unterminated quote"},
-      {"valid-after=\"20260101Z\",valid-before=\"20250101Z\"", "not after valid-after"},
-      {"namespaces=\"a\",namespaces=\"b\"", "namespaces given twice"},
-  };
-  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-    char *line = signers_line("a@x", cases[i].options, "0001-signed-ed25519/alice.pub");
-    char *text = xasprintf("# first line\n  %s", line);
-    struct gitsrc_signers *s = NULL;
-    struct err err = ERR_INIT;
-    char msg[1024];
-
-    ck_assert_int_eq(gitsrc_signers_parse("allowed_signers", text, strlen(text), &s, &err),
-                     -EINVAL);
-    ck_assert_ptr_null(s);
-    err_format(&err, msg, sizeof(msg));
-    ck_assert_msg(strstr(msg, cases[i].want), "case %zu: '%s' lacks '%s'", i, msg,
-                  cases[i].want);
-    free(line);
-    free(text);
-  }
-}
-END_TEST
-
-START_TEST(test_gitsrc_signers_rejects_bad_keys) {
-  struct gitsrc_signers *s = NULL;
+START_TEST(test_gitsrc_verify_revoked_key_by_list_and_krl) {
+  char *commit = vec("0001-signed-ed25519/commit");
+  char *signers = vec("0001-signed-ed25519/allowed_signers");
+  char *alice = vec("0001-signed-ed25519/alice.pub"), *bob = vec("0001-signed-ed25519/bob.pub");
+  struct gitsrc_signers *s = signers_from(signers);
+  struct gitsrc_signer signer;
+  enum gitsrc_verdict v = GITSRC_VERDICT_GOOD;
   struct err err = ERR_INIT;
-  char msg[1024];
-  /* an ed25519 blob labelled ssh-rsa */
-  char *pub = vec("0001-signed-ed25519/alice.pub");
-  char *mislabelled = replace(pub, "ssh-ed25519 ", "a@x ssh-rsa ");
-  const char *cases[] = {"a@x ssh-ed25519 not*base64\n", "a@x ssh-ed2551 AAAA\n", "a@x\n",
-                         mislabelled};
-  const char *want[] = {"1:17: the key is not valid base64", "unknown key type 'ssh-ed2551'",
-                        "missing key", "not the type written before it"};
 
-  for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-    err_clear(&err);
-    ck_assert_int_eq(gitsrc_signers_parse("f", cases[i], strlen(cases[i]), &s, &err), -EINVAL);
-    err_format(&err, msg, sizeof(msg));
-    ck_assert_msg(strstr(msg, want[i]), "case %zu: '%s'", i, msg);
-  }
-  free(pub);
-  free(mislabelled);
-}
-END_TEST
-
-START_TEST(test_gitsrc_signers_time_formats) {
-  int64_t t = 0;
-
-  ck_assert_int_eq(gitsrc_signers_parse_time("20200101Z", &t), 0);
-  ck_assert(t == 1577836800);
-  ck_assert_int_eq(gitsrc_signers_parse_time("202001011230Z", &t), 0);
-  ck_assert(t == 1577836800 + 12 * 3600 + 30 * 60);
-  ck_assert_int_eq(gitsrc_signers_parse_time("20200101123059Z", &t), 0);
-  ck_assert(t == 1577836800 + 12 * 3600 + 30 * 60 + 59);
-  setenv("TZ", "UTC+2", 1); /* POSIX: two hours west of UTC */
-  tzset();
-  ck_assert_int_eq(gitsrc_signers_parse_time("20200101", &t), 0);
-  ck_assert(t == 1577836800 + 2 * 3600);
-  ck_assert_int_eq(gitsrc_signers_parse_time("2020010", &t), -EINVAL);
-  ck_assert_int_eq(gitsrc_signers_parse_time("2020010112", &t), -EINVAL);
-  ck_assert_int_eq(gitsrc_signers_parse_time("20201301Z", &t), -EINVAL);
-  ck_assert_int_eq(gitsrc_signers_parse_time("2020-1-01", &t), -EINVAL);
-  ck_assert_int_eq(gitsrc_signers_parse_time("20210229Z", &t), -EINVAL);
-}
-END_TEST
-
-START_TEST(test_gitsrc_pattern_list_matches_like_ssh) {
-  ck_assert_int_eq(gitsrc_pattern_list_match("alice@example.com", "*@example.com"), 1);
-  ck_assert_int_eq(gitsrc_pattern_list_match("alice@example.com", "bob@x,alice@*"), 1);
-  ck_assert_int_eq(gitsrc_pattern_list_match("evil@example.com", "*@example.com,!evil@*"), -1);
-  ck_assert_int_eq(gitsrc_pattern_list_match("alice@example.org", "*@example.com"), 0);
-  ck_assert_int_eq(gitsrc_pattern_list_match("git", "g?t"), 1);
-  ck_assert_int_eq(gitsrc_pattern_list_match("git", "gi"), 0);
-  ck_assert_int_eq(gitsrc_pattern_list_match("Git", "git"), 0);
-  ck_assert_int_eq(gitsrc_pattern_list_match("", "*"), 1);
-  ck_assert_int_eq(gitsrc_pattern_list_match("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
-                                             "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*c"),
-                   0);
+  /* another key revoked: still good */
+  ck_assert_ok(gitsrc_signers_set_revoked(s, "revoked", bob, strlen(bob), &err), &err);
+  ck_assert_ok(gitsrc_verify_commit_buffer(commit, strlen(commit), s, &signer, &v, &err), &err);
+  /* the signer's key revoked */
+  ck_assert_ok(gitsrc_signers_set_revoked(s, "revoked", alice, strlen(alice), &err), &err);
+  ck_assert_int_eq(gitsrc_verify_commit_buffer(commit, strlen(commit), s, &signer, &v, &err),
+                   -EBADMSG);
+  ck_assert_int_eq(v, GITSRC_VERDICT_REVOKED);
+  ck_assert_str_eq(err.reason, "revoked");
+  ck_assert_msg(strstr(err.msg, "key revoked: ED25519 key SHA256:"), "%s", err.msg);
+  /* a revocation file that does not parse is an error, not "nothing revoked" */
+  err_clear(&err);
+  ck_assert_int_eq(gitsrc_signers_set_revoked(s, "revoked", "nonsense\n", 9, &err), -EBADMSG);
+  gitsrc_signers_free(s);
+  free(commit);
+  free(signers);
+  free(alice);
+  free(bob);
 }
 END_TEST
 
@@ -556,7 +469,7 @@ static unsigned char *pub_blob(const char *file, size_t *len) {
   char *b64 = strchr(pub, ' ') + 1;
   unsigned char *blob;
   *strchr(b64, ' ') = '\0';
-  ck_assert_int_eq(gitsrc_base64_decode(b64, strlen(b64), &blob, len), 0);
+  ck_assert_int_eq(ssh_b64_decode(b64, strlen(b64), NULL, &blob, len), 0);
   free(pub);
   return blob;
 }
@@ -759,6 +672,11 @@ START_TEST(test_gitsrc_open_validates_options) {
        "are for http(s):// URLs"},
       {{.url = "https://h/r", .cache_dir = "/tmp/x", .password_file = "/etc/hostname"},
        "needs a username"},
+      {{.url = "http://127.0.0.1/r", .cache_dir = "/tmp/x", .token_file = "/etc/hostname"},
+       "refusing to send the token of token_file over plain http:// to 'http://127.0.0.1/r'"},
+      {{.url = "http://h/r?token=secret", .cache_dir = "/tmp/x", .username = "u",
+        .password_file = "/etc/hostname"},
+       "the password of password_file over plain http:// to 'http://h/r?token=[redacted]'"},
       {{.url = "https://h/r", .cache_dir = "/tmp/x", .token_file = "/nonexistent/t"},
        "cannot read token_file '/nonexistent/t'"},
   };
@@ -908,13 +826,28 @@ START_TEST(test_gitsrc_verify_range_all_names_unsigned_commit_in_middle) {
   src = open_cache(dir, "cache", NULL);
   ck_assert_ok(gitsrc_fetch(src, &head, &err), &err);
   /* head is signed: policy head passes */
-  ck_assert_ok(gitsrc_verify_range(src, GITSRC_VERIFY_HEAD, signers, &base, &head, &signer, &err),
+  ck_assert_ok(gitsrc_verify_range(src, GITSRC_VERIFY_HEAD, signers, NULL, &base, &head, &signer, &err),
                &err);
   ck_assert_str_eq(signer.principal, "ops@example.com");
   ck_assert_str_eq(signer.commit.hex, head.hex);
+  /* the same with the signing key revoked by a KRL (verify.revokedKeys) */
+  {
+    char *krl = xasprintf("%s/revoked.krl", dir);
+    sh("ssh-keygen -q -k -f %s %s/key.pub", krl, dir);
+    ck_assert_int_eq(gitsrc_verify_range(src, GITSRC_VERIFY_HEAD, signers, krl, &base, &head,
+                                         &signer, &err),
+                     -EBADMSG);
+    ck_assert_str_eq(err.reason, "revoked");
+    err_clear(&err);
+    ck_assert_int_eq(gitsrc_verify_range(src, GITSRC_VERIFY_HEAD, signers, "/nonexistent", &base,
+                                         &head, &signer, &err),
+                     -ENOENT);
+    err_clear(&err);
+    free(krl);
+  }
   /* policy all: the unsigned commit in the middle is named */
   ck_assert_int_eq(
-      gitsrc_verify_range(src, GITSRC_VERIFY_ALL, signers, &base, &head, &signer, &err),
+      gitsrc_verify_range(src, GITSRC_VERIFY_ALL, signers, NULL, &base, &head, &signer, &err),
       -EBADMSG);
   ck_assert_msg(strstr(err.msg, "commit 2 of 3"), "%s", err.msg);
   ck_assert_msg(strstr(err.msg, mid), "%s", err.msg);
@@ -922,14 +855,14 @@ START_TEST(test_gitsrc_verify_range_all_names_unsigned_commit_in_middle) {
   err_clear(&err);
   /* from the unsigned commit on, everything is signed */
   ck_assert_ok(
-      gitsrc_verify_range(src, GITSRC_VERIFY_ALL, signers, &middle, &head, &signer, &err), &err);
+      gitsrc_verify_range(src, GITSRC_VERIFY_ALL, signers, NULL, &middle, &head, &signer, &err), &err);
   /* none checks nothing, not even the file */
-  ck_assert_ok(gitsrc_verify_range(src, GITSRC_VERIFY_NONE, "/nonexistent", NULL, &middle,
+  ck_assert_ok(gitsrc_verify_range(src, GITSRC_VERIFY_NONE, "/nonexistent", NULL, NULL, &middle,
                                    &signer, &err), &err);
   ck_assert_str_eq(signer.principal, "");
   /* head policy on the unsigned commit */
   ck_assert_int_eq(
-      gitsrc_verify_range(src, GITSRC_VERIFY_HEAD, signers, NULL, &middle, &signer, &err),
+      gitsrc_verify_range(src, GITSRC_VERIFY_HEAD, signers, NULL, NULL, &middle, &signer, &err),
       -EBADMSG);
   gitsrc_free(src);
   free(mid);
@@ -968,14 +901,10 @@ static Suite *gitsrc_suite(void) {
   tcase_add_test(tc, test_gitsrc_verify_key_not_allowed);
   tcase_add_test(tc, test_gitsrc_verify_validity_window_uses_commit_time);
   tcase_add_test(tc, test_gitsrc_verify_namespace_rules);
-  tcase_add_test(tc, test_gitsrc_verify_rsa_is_unsupported_never_good);
+  tcase_add_test(tc, test_gitsrc_verify_rsa_is_good_and_openpgp_unsupported);
   tcase_add_test(tc, test_gitsrc_verify_principal_choice_matches_git);
-  tcase_add_test(tc, test_gitsrc_sshsig_parse_rejects_bad_armor);
-  tcase_add_test(tc, test_gitsrc_signers_parse_options_and_comments);
-  tcase_add_test(tc, test_gitsrc_signers_errors_name_file_line_col);
-  tcase_add_test(tc, test_gitsrc_signers_rejects_bad_keys);
-  tcase_add_test(tc, test_gitsrc_signers_time_formats);
-  tcase_add_test(tc, test_gitsrc_pattern_list_matches_like_ssh);
+  tcase_add_test(tc, test_gitsrc_signers_file_is_refused_as_a_whole_on_a_bad_line);
+  tcase_add_test(tc, test_gitsrc_verify_revoked_key_by_list_and_krl);
   tcase_add_test(tc, test_gitsrc_known_hosts_plain_hashed_mismatch_missing);
   tcase_add_test(tc, test_gitsrc_fetch_file_poll_unchanged_then_changed);
   tcase_add_test(tc, test_gitsrc_fetch_failure_keeps_last_good_commit);

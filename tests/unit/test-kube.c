@@ -729,6 +729,87 @@ START_TEST(test_kube_status_error_never_contains_a_secret_even_when_echoed) {
 }
 END_TEST
 
+/* W-6: a secret at the edge of what used to be the 16 KiB window, split by
+ * newlines or tags, or only a few bytes long never reaches the message. */
+START_TEST(test_kube_status_error_redacts_split_edge_and_short_secrets) {
+  const char *token = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.sig-1234567890";
+  const char *secrets[] = {token, NULL};
+  struct buf body = BUF_INIT;
+  struct err e = ERR_INIT;
+  size_t pad;
+
+  /* an HTML page whose one long tag pushes the echoed token across byte
+   * 16384: the first bytes of the token used to survive the window's cut */
+  buf_puts(&body, "<html><b title=\"");
+  pad = 16384 - 10 - body.len - strlen("\">you sent ");
+  for (size_t i = 0; i < pad; i++)
+    buf_putc(&body, 'x');
+  buf_puts(&body, "\">you sent ");
+  ck_assert_uint_eq(body.len, 16384 - 10);
+  buf_printf(&body, "%s</b></html>", token);
+  kube_status_error(&e, "c", "GET /api", 400, "text/html", body.data, body.len, secrets);
+  ck_assert_msg(!strstr(e.msg, "eyJhbGci"), "%s", e.msg);
+  ck_assert_str_eq(e.msg, "cluster c: GET /api: HTTP 400 Bad Request: server said \"you sent "
+                          "[redacted]\"");
+  /* split by a newline (a proxy wrapping its echo): folded into one line,
+   * the two halves would read as the token */
+  buf_reset(&body);
+  buf_printf(&body, "bad token: %.30s\r\n%s", token, token + 30);
+  err_clear(&e);
+  kube_status_error(&e, "c", "GET /api", 400, "text/plain", body.data, body.len, secrets);
+  ck_assert_str_eq(e.msg, "cluster c: GET /api: HTTP 400 Bad Request: server said \"bad token: "
+                          "[redacted]\"");
+  /* split by a tag, and in a Status message by newlines */
+  buf_reset(&body);
+  buf_printf(&body, "<p>%.20s<br>%s</p>", token, token + 20);
+  err_clear(&e);
+  kube_status_error(&e, "c", "GET /api", 400, "text/html", body.data, body.len, secrets);
+  ck_assert_msg(!strstr(e.msg, "c2VjcmV0") && strstr(e.msg, "[redacted]"), "%s", e.msg);
+  buf_reset(&body);
+  buf_printf(&body, "{\"kind\":\"Status\",\"message\":\"token %.25s\\n%.25s\\n%s\",\"code\":401}",
+             token, token + 25, token + 50);
+  err_clear(&e);
+  kube_status_error(&e, "c", "GET /api", 401, "application/json", body.data, body.len, secrets);
+  ck_assert_str_eq(e.msg, "cluster c: GET /api: HTTP 401 Unauthorized: token [redacted]");
+  /* a server that echoes only the first bytes of the token */
+  buf_reset(&body);
+  buf_printf(&body, "token '%.12s' is malformed", token);
+  err_clear(&e);
+  kube_status_error(&e, "c", "GET /api", 400, "text/plain", body.data, body.len, secrets);
+  ck_assert_str_eq(e.msg, "cluster c: GET /api: HTTP 400 Bad Request: server said \"token "
+                          "'[redacted]' is malformed\"");
+  buf_dispose(&body);
+}
+END_TEST
+
+START_TEST(test_kube_short_secrets_are_redacted_too) {
+  struct fixture f;
+  struct kube_client *c = NULL;
+  struct err e = ERR_INIT;
+  const char *secrets[9];
+  const char *status = "{\"kind\":\"Status\",\"message\":\"password pw is wrong\",\"code\":401}";
+  bool has_pw = false;
+
+  fixture_init(&f);
+  ck_assert_ok(client_from(&f,
+                           "current-context: x\n"
+                           "clusters: [{name: x, cluster: {server: 'https://a:1'}}]\n"
+                           "users: [{name: u, user: {username: user, password: pw}}]\n"
+                           "contexts: [{name: x, context: {cluster: x, user: u}}]\n",
+                           &c, &e),
+               &e);
+  kube_auth_secrets(&c->auth, secrets, ARRAY_SIZE(secrets));
+  for (size_t i = 0; secrets[i]; i++)
+    has_pw |= strcmp(secrets[i], "pw") == 0;
+  ck_assert_msg(has_pw, "a 2-byte password must be among the secrets to redact");
+  kube_status_error(&e, "c", "GET /api", 401, "application/json", status, strlen(status), secrets);
+  ck_assert_str_eq(e.msg, "cluster c: GET /api: HTTP 401 Unauthorized: password [redacted] is "
+                          "wrong");
+  kube_client_free(c);
+  fixture_done(&f);
+}
+END_TEST
+
 START_TEST(test_kube_status_errno_follows_the_status) {
   ck_assert_int_eq(kube_status_errno(404, "NotFound"), -ENOENT);
   ck_assert_int_eq(kube_status_errno(409, "AlreadyExists"), -EEXIST);
@@ -1329,6 +1410,8 @@ static Suite *kube_suite(void) {
   tcase_add_test(tc, test_kube_status_error_uses_reason_message_and_causes);
   tcase_add_test(tc, test_kube_status_error_quotes_non_status_bodies);
   tcase_add_test(tc, test_kube_status_error_never_contains_a_secret_even_when_echoed);
+  tcase_add_test(tc, test_kube_status_error_redacts_split_edge_and_short_secrets);
+  tcase_add_test(tc, test_kube_short_secrets_are_redacted_too);
   tcase_add_test(tc, test_kube_status_errno_follows_the_status);
   tcase_add_test(tc, test_kube_backoff_is_jittered_exponential_and_capped);
   tcase_add_test(tc, test_kube_backoff_honours_retry_after_up_to_the_cap);

@@ -17,6 +17,7 @@ static const char *good =
     "verify:\n"
     "  policy: head\n"
     "  allowedSigners: allowed_signers\n"
+    "  revokedKeys: revoked.krl\n"
     "clusters:\n"
     "  - name: prod-eu\n"
     "    kubeconfig: clusters/prod-eu.kubeconfig\n"
@@ -43,6 +44,7 @@ START_TEST(test_svc_hostconfig_good_resolves_paths_and_defaults) {
   ck_assert_str_eq(c->repo.ssh_key, "/etc/egressd/deploy_key");
   ck_assert_int_eq(c->verify.policy, HOSTCONFIG_VERIFY_HEAD);
   ck_assert_str_eq(c->verify.allowed_signers, "/etc/egressd/allowed_signers");
+  ck_assert_str_eq(c->verify.revoked_keys, "/etc/egressd/revoked.krl");
   ck_assert_uint_eq(c->n_clusters, 2);
   ck_assert_str_eq(hostconfig_cluster_find(c, "prod-eu")->kubeconfig,
                    "/etc/egressd/clusters/prod-eu.kubeconfig");
@@ -102,6 +104,40 @@ START_TEST(test_svc_hostconfig_reports_every_problem) {
 }
 END_TEST
 
+/* W-2 and W-8: credentials over plain http:// are refused at load time,
+ * and the URL is quoted without its query values. */
+START_TEST(test_svc_hostconfig_refuses_credentials_over_plain_http) {
+  const char *bad = "repository:\n"
+                    "  url: http://127.0.0.1:8080/egress.git?access_token=ghp_SECRET1234\n"
+                    "  tokenFile: /etc/egressd/git-token\n"
+                    "verify: {policy: none}\n"
+                    "clusters: [{name: a, kubeconfig: a}]\n";
+  const char *fine = "repository:\n"
+                     "  url: https://u:pw@git.example/egress.git?access_token=ghp_SECRET1234\n"
+                     "verify: {policy: none}\n"
+                     "clusters: [{name: a, kubeconfig: a}]\n";
+  struct hostconfig *c = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+  char t[512];
+
+  ck_assert_int_eq(hostconfig_parse("h.yaml", bad, strlen(bad), &c, &d, &e), -EINVAL);
+  ck_assert_uint_eq(d.n, 1);
+  ck_assert_str_eq(diag_format(&d.items[0], t, sizeof(t)),
+                   "h.yaml:2:8: error: repository.url "
+                   "'http://127.0.0.1:8080/egress.git?access_token=[redacted]' is plain http://: "
+                   "refusing to send the token of repository.tokenFile in clear text; use the "
+                   "server's https:// URL");
+  diag_list_dispose(&d);
+  ck_assert_int_eq(hostconfig_parse("h.yaml", fine, strlen(fine), &c, &d, &e), 0);
+  ck_assert_str_eq(c->repo.url_shown,
+                   "https://u:[redacted]@git.example/egress.git?access_token=[redacted]");
+  ck_assert(strstr(c->repo.url, "ghp_SECRET1234")); /* the real URL is what is fetched */
+  hostconfig_free(c);
+  diag_list_dispose(&d);
+}
+END_TEST
+
 START_TEST(test_svc_hostconfig_syntax_error_is_a_diagnostic) {
   const char *bad = "repository: {url: [\n";
   struct hostconfig *c = NULL;
@@ -133,6 +169,7 @@ static Suite *svc_suite(void) {
 
   tcase_add_test(tc, test_svc_hostconfig_good_resolves_paths_and_defaults);
   tcase_add_test(tc, test_svc_hostconfig_reports_every_problem);
+  tcase_add_test(tc, test_svc_hostconfig_refuses_credentials_over_plain_http);
   tcase_add_test(tc, test_svc_hostconfig_syntax_error_is_a_diagnostic);
   tcase_add_test(tc, test_svc_hostconfig_missing_file_is_io_error);
   suite_add_tcase(s, tc);
