@@ -79,6 +79,7 @@ struct apply_job {
   size_t inflight;
   size_t next;               /* next plan item to look at in this phase */
   int rank;                  /* the kind rank being written */
+  bool stopping;             /* apply_job_stop(): no new write */
   bool failed_read;
   bool check_by_list[_RENDER_KIND_MAX];
   /* gateways written in this pass whose spec changed (created, or a new
@@ -88,6 +89,7 @@ struct apply_job {
   struct strmap fresh;
   enum { GATE_UNSET, GATE_WAITING, GATE_OPEN } gate;
   struct strmap held;        /* "ns/name" of gateways not healthy at the gate -> why (malloc'd) */
+  struct strmap missing_ns;  /* namespaces a write found missing -> NULL */
   /* health */
   uint64_t health_deadline, health_next;
   struct doc_arena *health_arena;
@@ -295,6 +297,47 @@ static void object_record(struct apply_object *o, const struct doc_node *live) {
   o->uid = uid ? xstrdup(uid) : NULL;
 }
 
+static void report_progress(struct apply_job *j) {
+  if (j->req.progress)
+    j->req.progress(j->req.userdata, j);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One line for every write that failed on a missing namespace: what is
+ * missing, and the two ways out. */
+static void describe_missing_namespaces(struct apply_job *j) {
+  size_t n = strmap_size(&j->missing_ns), iter = 0, k = 0, shown;
+  const char **names, *key;
+  void *value;
+  struct buf b = BUF_INIT;
+
+  if (!n)
+    return;
+  names = xcalloc(n, sizeof(*names));
+  while (strmap_next(&j->missing_ns, &iter, &key, &value))
+    names[k++] = key;
+  qsort(names, n, sizeof(*names), cmp_str);
+  buf_printf(&b, "namespace%s ", n == 1 ? "" : "s");
+  shown = n > 12 ? 10 : n;
+  for (size_t i = 0; i < shown; i++)
+    buf_printf(&b, "%s%s", i ? ", " : "", names[i]);
+  if (shown < n)
+    buf_printf(&b, " and %zu more", n - shown);
+  if (n == 1)
+    buf_printf(&b, " does not exist; create it (kubectl create namespace %s) or remove from the "
+                   "config repo the intents and gateways that target it",
+               names[0]);
+  else
+    buf_puts(&b, " do not exist; create them (kubectl create namespace NAME, for each) or remove "
+                 "from the config repo the intents and gateways that target them");
+  str_copy(j->res.missing_namespaces, sizeof(j->res.missing_namespaces), buf_cstr(&b));
+  buf_dispose(&b);
+  free(names);
+}
+
 static void finish(struct apply_job *j) {
   struct apply_result *res = &j->res;
 
@@ -308,6 +351,8 @@ static void finish(struct apply_job *j) {
     res->outcome = APPLY_OUTCOME_PARTIAL;
   else
     res->outcome = APPLY_OUTCOME_OK;
+  describe_missing_namespaces(j);
+  report_progress(j);
   if (j->req.done)
     j->req.done(j->req.userdata, j);
 }
@@ -494,6 +539,7 @@ static void phase_read(struct apply_job *j) {
   struct err e = ERR_INIT;
 
   j->phase = PH_READ;
+  report_progress(j);
   for (int k = 0; k < _RENDER_KIND_MAX; k++) {
     struct opctx *oc = &j->kind_ops[k];
     if (!j->kinds[k].served)
@@ -708,6 +754,7 @@ static void phase_check(struct apply_job *j) {
     size_t creates[_RENDER_KIND_MAX] = {0};
     j->phase = PH_CHECK;
     j->next = 0;
+    report_progress(j);
     for (size_t i = 0; i < j->plan.n; i++) {
       int k = kind_rank_of(j->plan.items[i].kind);
       if (j->plan.items[i].action == PLAN_CREATE && k < _RENDER_KIND_MAX && j->kinds[k].served)
@@ -777,6 +824,19 @@ static int64_t generation(const struct doc_node *o) {
   return doc_is(n, DOC_INT) ? n->u.i : -1;
 }
 
+/* Is @kr the API server's answer to a write into namespace @ns that does not
+ * exist? (404 NotFound with the message `namespaces "<ns>" not found`; the
+ * message is the one part of the Status kept in the err, and a kind the
+ * server does not serve is 404 with another message.) */
+static bool namespace_missing(const struct kube_result *kr, const char *ns) {
+  char needle[300];
+
+  if (kr->r >= 0 || kr->status != 404 || str_is_empty(ns))
+    return false;
+  str_format(needle, sizeof(needle), "namespaces \"%s\" not found", ns);
+  return strstr(kr->err.msg, needle) != NULL;
+}
+
 static void on_applied(void *userdata, const struct kube_result *kr) {
   struct opctx *oc = userdata;
   struct apply_job *j = oc->job;
@@ -786,6 +846,10 @@ static void on_applied(void *userdata, const struct kube_result *kr) {
   j->inflight--;
   if (kr->r < 0) {
     object_fail(j, oc->index, kr->r, "%s", kr->err.msg);
+    if (namespace_missing(kr, o->namespace)) {
+      o->namespace_missing = true;
+      strmap_put(&j->missing_ns, o->namespace, NULL);
+    }
   } else {
     const struct plan_item *it = &j->plan.items[oc->index];
     object_record(o, kr->object);
@@ -821,8 +885,11 @@ static void phase_apply(struct apply_job *j) {
     j->phase = PH_APPLY;
     j->next = 0;
     j->rank = -1;
+    report_progress(j);
   }
   for (;;) {
+    if (j->stopping)
+      return; /* the caller frees the job once nothing is on the wire */
     /* start what this rank still has, within the parallelism */
     while (j->next < j->plan.n && j->inflight < parallel) {
       size_t i = j->next;
@@ -835,8 +902,10 @@ static void phase_apply(struct apply_job *j) {
         break; /* applies come first in the plan */
       if (j->rank >= 0 && it->rank != j->rank)
         break; /* the next rank waits for this one */
-      if (it->rank == RENDER_KIND_VIRTUAL_SERVICE && !gate_open(j))
+      if (it->rank == RENDER_KIND_VIRTUAL_SERVICE && !gate_open(j)) {
+        report_progress(j);
         return; /* the gate polls, then calls phase_apply() again */
+      }
       j->rank = it->rank;
       j->next++;
       if (!wants_write(j, i)) {
@@ -848,6 +917,12 @@ static void phase_apply(struct apply_job *j) {
         continue;
       if (item_ref(j, i, &ref) < 0)
         continue;
+      if (strmap_has(&j->missing_ns, it->namespace)) {
+        /* an earlier write found it missing: no request that must fail */
+        object_fail(j, i, -ENOENT, "namespace %s does not exist", it->namespace);
+        j->res.objects[i].namespace_missing = true;
+        continue;
+      }
       if (j->req.flags & APPLY_DRY_RUN)
         flags |= KUBE_APPLY_DRY_RUN;
       if (kube_client_apply(j->req.client, &ref, it->desired, flags, j->arena, on_applied,
@@ -855,10 +930,13 @@ static void phase_apply(struct apply_job *j) {
         object_fail(j, i, e.code, "%s", e.msg);
         continue;
       }
+      j->res.objects[i].sent = true;
       j->inflight++;
     }
-    if (j->inflight)
+    if (j->inflight) {
+      report_progress(j);
       return; /* callbacks come back here */
+    }
     if (j->next < j->plan.n && j->plan.items[j->next].action < PLAN_DELETE) {
       j->rank = j->plan.items[j->next].rank; /* this rank is done: on to the next */
       continue;
@@ -896,8 +974,12 @@ static void phase_prune(struct apply_job *j) {
     j->rank = -1;
     while (j->next < j->plan.n && j->plan.items[j->next].action < PLAN_DELETE)
       j->next++;
+    if (j->res.count[PLAN_DELETE])
+      report_progress(j);
   }
   for (;;) {
+    if (j->stopping)
+      return;
     while (j->next < j->plan.n && j->inflight < parallel) {
       size_t i = j->next;
       const struct plan_item *it = &j->plan.items[i];
@@ -929,10 +1011,13 @@ static void phase_prune(struct apply_job *j) {
         object_fail(j, i, e.code, "%s", e.msg);
         continue;
       }
+      j->res.objects[i].sent = true;
       j->inflight++;
     }
-    if (j->inflight)
+    if (j->inflight) {
+      report_progress(j);
       return;
+    }
     if (j->next < j->plan.n && j->plan.items[j->next].action == PLAN_DELETE) {
       j->rank = j->plan.items[j->next].rank;
       continue;
@@ -1212,6 +1297,26 @@ static void phase_after_writes(struct apply_job *j) {
     finish(j);
     return;
   }
+  {
+    /* fail fast: a gateway that could not be written never becomes healthy,
+     * and a pass with failed writes is not in sync whatever the health says;
+     * the next pass checks health */
+    size_t failed_writes = 0;
+    for (size_t i = 0; i < j->res.n_objects; i++) {
+      const struct apply_object *o = &j->res.objects[i];
+      if (o->r < 0 && !o->conflict &&
+          (o->action == PLAN_CREATE || o->action == PLAN_UPDATE || o->action == PLAN_DELETE))
+        failed_writes++;
+    }
+    if (failed_writes) {
+      j->res.health = APPLY_HEALTH_UNKNOWN;
+      str_format(j->res.health_message, sizeof(j->res.health_message),
+                 "not checked: %zu write%s failed; the next pass checks health", failed_writes,
+                 failed_writes == 1 ? "" : "s");
+      finish(j);
+      return;
+    }
+  }
   if (!j->res.applied && !j->res.deleted && gateways_available(j)) {
     /* nothing changed and the LIST just read says every gateway is Available:
      * healthy at no extra request (a no-drift pass is one LIST per kind) */
@@ -1223,6 +1328,7 @@ static void phase_after_writes(struct apply_job *j) {
   j->res.health = APPLY_HEALTH_PROGRESSING;
   j->health_deadline = time_now_mono_usec() + health_timeout(j);
   j->health_next = 0;
+  report_progress(j);
   health_poll(j);
 }
 
@@ -1319,6 +1425,50 @@ void apply_job_tick(struct apply_job *j, uint64_t now) {
 }
 
 bool apply_job_finished(const struct apply_job *j) { return j->phase == PH_DONE; }
+
+enum apply_stage apply_job_stage(const struct apply_job *j) {
+  switch (j->phase) {
+  case PH_DISCOVER: return APPLY_STAGE_DISCOVER;
+  case PH_READ: return APPLY_STAGE_READ;
+  case PH_CHECK: return APPLY_STAGE_CHECK;
+  case PH_APPLY: return j->gate == GATE_WAITING ? APPLY_STAGE_GATE : APPLY_STAGE_APPLY;
+  case PH_PRUNE: return APPLY_STAGE_PRUNE;
+  case PH_HEALTH: return APPLY_STAGE_HEALTH;
+  case PH_DONE: return APPLY_STAGE_DONE;
+  }
+  return APPLY_STAGE_DONE;
+}
+
+void apply_job_progress(const struct apply_job *j, struct apply_progress *p) {
+  memset(p, 0, sizeof(*p));
+  p->stage = apply_job_stage(j);
+  for (size_t i = 0; i < j->res.n_objects; i++) {
+    const struct apply_object *o = &j->res.objects[i];
+    if (o->action == PLAN_CREATE || o->action == PLAN_UPDATE) {
+      p->apply_total++;
+      p->apply_done += o->done;
+      p->apply_failed += o->r < 0 || o->conflict;
+    } else if (o->action == PLAN_DELETE) {
+      p->delete_total++;
+      p->delete_done += o->done;
+      p->delete_failed += o->r < 0;
+    }
+  }
+}
+
+void apply_job_stop(struct apply_job *j) {
+  if (j)
+    j->stopping = true;
+}
+
+bool apply_job_writing(const struct apply_job *j) {
+  if (j->phase != PH_APPLY && j->phase != PH_PRUNE)
+    return false;
+  for (size_t i = 0; j->ops && i < j->plan.n; i++)
+    if (kube_op_on_the_wire(j->ops[i].op))
+      return true;
+  return false;
+}
 const struct apply_result *apply_job_result(const struct apply_job *j) { return &j->res; }
 const struct plan *apply_job_plan(const struct apply_job *j) { return &j->plan; }
 
@@ -1352,6 +1502,7 @@ void apply_job_free(struct apply_job *j) {
   strmap_dispose_free(&j->inventory);
   strmap_dispose_free(&j->fresh);
   strmap_dispose_free(&j->held);
+  strmap_dispose(&j->missing_ns);
   doc_arena_free(j->health_arena);
   doc_arena_free(j->arena);
   free(j);

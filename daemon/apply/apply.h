@@ -27,6 +27,12 @@
  * (unreachable, discovery, render) end the job as "failed". Nothing here
  * logs; the caller reports from the result.
  *
+ * Fail fast: a pass with a failed write does not wait for health (the
+ * gateways it could not write would never become healthy; the next pass
+ * checks). A namespace found missing (404 `namespaces "x" not found`) is
+ * named once in the result, and the later writes into it fail without a
+ * request: egressd creates no namespaces.
+ *
  * When you add a phase, also touch docs/reconcile.md and the sync/diff
  * commands' output.
  */
@@ -48,6 +54,18 @@ enum apply_outcome {
   APPLY_OUTCOME_FAILED,    /* the cluster could not be reconciled at all */
 };
 
+/* Where a job is, for progress reports (apply_job_progress()). */
+enum apply_stage {
+  APPLY_STAGE_DISCOVER,      /* discovery and render */
+  APPLY_STAGE_READ,          /* the LISTs of the live objects */
+  APPLY_STAGE_CHECK,         /* the look-alike check */
+  APPLY_STAGE_APPLY,         /* creates and updates */
+  APPLY_STAGE_GATE,          /* routes wait for the new gateways' health */
+  APPLY_STAGE_PRUNE,         /* deletions */
+  APPLY_STAGE_HEALTH,        /* waiting for the gateways' health */
+  APPLY_STAGE_DONE,
+};
+
 enum apply_health {
   APPLY_HEALTH_UNKNOWN,    /* not checked (dry run, diff, no gateways) */
   APPLY_HEALTH_OK,
@@ -64,8 +82,10 @@ struct apply_object {
   enum plan_action action;  /* as planned */
   bool conflict;            /* an object of that name exists and is not egressd's */
   bool done;                /* the write (or the decision not to write) is complete */
+  bool sent;                /* its write was submitted (it may have reached the server) */
   int r;                    /* 0, or -errno when the write failed */
   char *error;              /* why it failed, one line; NULL when it did not */
+  bool namespace_missing;   /* it failed because its namespace does not exist */
   char *resource_version;   /* after the write (or as read, when unchanged) */
   char *uid;
 };
@@ -86,6 +106,9 @@ struct apply_result {
   char prune_refused_why[512];
   enum apply_health health;
   char health_message[512];
+  /* "namespaces a, b do not exist; create them ...": one line for every
+   * object with namespace_missing (callers prefix the cluster); "" when none */
+  char missing_namespaces[1024];
   char manifests_digest[72];            /* "sha256:<hex>" of the desired manifests */
   uint64_t started_usec, finished_usec; /* monotonic */
 };
@@ -115,6 +138,10 @@ struct apply_request {
   int (*planned)(void *userdata, struct apply_job *job);
   /* Called once when the job has finished (any outcome). May be NULL. */
   void (*done)(void *userdata, struct apply_job *job);
+  /* Called when the job enters a stage and as its writes complete (at most
+   * once per batch of callbacks), for progress reports; it must not free the
+   * job. May be NULL. */
+  void (*progress)(void *userdata, struct apply_job *job);
   void *userdata;
 };
 
@@ -128,6 +155,23 @@ bool apply_job_finished(const struct apply_job *job);
 const struct apply_result *apply_job_result(const struct apply_job *job);
 /* The plan (valid once the planned hook runs; empty before). */
 const struct plan *apply_job_plan(const struct apply_job *job);
+/* What the job is doing: its stage and the tallies of its writes. */
+struct apply_progress {
+  enum apply_stage stage;
+  size_t apply_total, apply_done, apply_failed;    /* creates and updates */
+  size_t delete_total, delete_done, delete_failed; /* deletions */
+};
+void apply_job_progress(const struct apply_job *job, struct apply_progress *p);
+/* The stage alone, in O(1) (apply_job_progress() counts every object). */
+enum apply_stage apply_job_stage(const struct apply_job *job);
+/* Whether a write (apply or delete) is on the wire: false while the job
+ * reads, waits for health, or retries a write after a backoff. What a stop
+ * may cut at once (apply_job_free()) without losing a write in progress. */
+bool apply_job_writing(const struct apply_job *job);
+/* Start no new write (a daemon stop): the writes on the wire complete, then
+ * the job idles, unfinished, with apply_job_writing() false, for the caller
+ * to free. */
+void apply_job_stop(struct apply_job *job);
 /* Stop what is in flight (no more callbacks) and free. NULL is fine. */
 void apply_job_free(struct apply_job *job);
 

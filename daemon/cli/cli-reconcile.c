@@ -250,6 +250,8 @@ int cli_reconcile_run(struct cli_reconcile *rc, unsigned flags) {
         .prune_allowance = rc->prune_allowance,
         .flags = flags,
         .health_timeout_usec = rc->hc->sync.health_timeout_usec,
+        .progress = rc->progress,
+        .userdata = rc->progress_userdata,
     };
     if (err_isset(&c->setup_err))
       continue;

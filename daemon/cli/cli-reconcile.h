@@ -54,6 +54,10 @@ struct cli_reconcile {
   struct kube_loop *loop;
   struct cli_cluster *clusters;
   size_t n_clusters;
+  /* set before cli_reconcile_run(): the apply jobs' progress hook (sync on a
+   * terminal); NULL for none */
+  void (*progress)(void *userdata, struct apply_job *job);
+  void *progress_userdata;
 };
 
 void cli_reconcile_usage_options(FILE *f);

@@ -10,7 +10,9 @@
  * callback; dispatch re-checks that it is still registered before calling it.
  *
  * When you add a kind of pending work, count it in kube_loop_pending() so
- * kube_loop_run_until_idle() waits for it.
+ * kube_loop_run_until_idle() waits for it; when you add a state of a
+ * request, tell kube_op_on_the_wire() whether it may be reaching the server
+ * (a daemon stop waits only for those).
  */
 #include <errno.h>
 #include <limits.h>
@@ -284,6 +286,12 @@ int kube_loop_run_once(struct kube_loop *l, uint64_t max_wait_usec, struct pollf
   fire_timers(l);
   l->depth--;
   return ready;
+}
+
+bool kube_op_on_the_wire(const struct kube_op *op) {
+  /* WAIT_RETRY is the backoff sleep between two attempts (or a failure
+   * about to be delivered); NEW and WAIT_CRED have sent nothing yet */
+  return op && op->http && op->http->state == KUBE_H_ACTIVE;
 }
 
 int kube_loop_run_until(struct kube_loop *l, const bool *done, uint64_t timeout_usec) {

@@ -265,6 +265,11 @@ typedef void (*kube_done_fn)(void *userdata, const struct kube_result *res);
 /* Cancel an operation that has not completed: its callback will not run. An
  * operation handle is valid until its callback has started. */
 void kube_op_cancel(struct kube_op *op);
+/* Whether a request of @op is on the wire (handed to libcurl, not yet
+ * answered): false while it waits for credentials or sleeps before a retry.
+ * A stop can cancel an operation that is not on the wire and lose nothing
+ * the server may have seen. */
+bool kube_op_on_the_wire(const struct kube_op *op);
 
 /* ----------------------------------------------------------------- discovery */
 

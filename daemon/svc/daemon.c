@@ -434,6 +434,8 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
     struct log_ctx olc = lc;
     str_format(obj, sizeof(obj), "%s %s/%s", o->kind, o->namespace, o->name);
     olc.object = obj;
+    if (o->namespace_missing)
+      continue; /* res->missing_namespaces says it once, as the why below */
     if (o->error)
       log_ctx_emit(o->conflict ? LOG_WARNING : LOG_ERR, &olc, "%s", o->error);
     else if (o->done && o->action == PLAN_UPDATE && c->job_kind == SVC_JOB_DRIFT) {
@@ -450,6 +452,8 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
   }
   if (err_isset(&res->err))
     str_copy(why, sizeof(why), res->err.msg);
+  else if (res->missing_namespaces[0])
+    str_copy(why, sizeof(why), res->missing_namespaces);
   else if (!healthy)
     str_copy(why, sizeof(why), res->health_message);
   else if (res->prune_refused)
@@ -549,9 +553,10 @@ static void job_interrupt(struct svc *d, struct svc_cluster *c) {
           .outcome = !o->done ? "skipped" : o->r < 0 || o->conflict ? "failed" : "ok",
           .resource_version = o->resource_version,
           .uid = o->uid,
-          .error = !o->done ? "not finished when egressd stopped; the write may or may not "
-                              "have landed"
-                            : o->error};
+          .error = !o->done && o->sent ? "not finished when egressd stopped; the write may or "
+                                         "may not have landed"
+                   : !o->done ? "not written: egressd stopped first"
+                              : o->error};
     }
     if (ledger_append(d->ledger, LEDGER_TYPE_APPLY_RESULT, ledger_fields_apply_result(a, &lr),
                       NULL, &err) < 0)
@@ -1196,7 +1201,9 @@ static void read_signals(struct svc *d) {
       d->stop_deadline = time_now_mono_usec() + STOP_GRACE_USEC;
       notify_send("STOPPING=1");
       d->dirty = true;
-      log_notice("stopping (signal %u): finishing the syncs in flight", si.ssi_signo);
+      for (size_t i = 0; i < d->n_clusters; i++)
+        apply_job_stop(d->clusters[i].job);
+      log_notice("stopping (signal %u): finishing the writes in flight", si.ssi_signo);
     }
   }
 }
@@ -1289,6 +1296,13 @@ int svc_run(const struct svc_run_options *opts) {
     }
     now = time_now_mono_usec();
     if (d->stopping) {
+      /* a job with no write on the wire (reading, waiting for health or at
+       * the gate, a write sleeping before its retry) is cut now; one with
+       * writes on the wire starts no more and is cut once they are answered
+       * (within the grace time) */
+      for (size_t i = 0; i < d->n_clusters; i++)
+        if (d->clusters[i].job && !apply_job_writing(d->clusters[i].job))
+          job_interrupt(d, &d->clusters[i]);
       if (!any_job(d) || now >= d->stop_deadline)
         break;
     } else if (d->reload_requested && !any_job(d) && !gitworker_busy(d->git)) {
