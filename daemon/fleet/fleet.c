@@ -9,7 +9,7 @@
 #include "base/timeutil.h"
 
 static const char *const phase_names[_FLEET_PHASE_MAX] = {
-    "pending", "applying", "unreachable", "baking", "done", "failed"};
+    "pending", "applying", "unreachable", "baking", "done", "failed", "deferred"};
 static const char *const state_names[_FLEET_ROLLOUT_MAX] = {"idle", "running", "paused", "halted",
                                                             "complete"};
 
@@ -128,6 +128,7 @@ void fleet_rollout_tick(struct fleet_rollout *r, uint64_t now) {
     size_t open = count_in_wave(r, r->wave, FLEET_PENDING) +
                   count_in_wave(r, r->wave, FLEET_APPLYING) +
                   count_in_wave(r, r->wave, FLEET_UNREACHABLE) +
+                  count_in_wave(r, r->wave, FLEET_DEFERRED) +
                   count_in_wave(r, r->wave, FLEET_BAKING);
 
     if (failed > w->max_failures) {
@@ -158,7 +159,7 @@ size_t fleet_rollout_ready(const struct fleet_rollout *r, uint64_t now, size_t *
   w = &r->waves[r->wave];
   /* a cluster is in progress until it is done: applying, retrying or baking */
   busy = count_in_wave(r, r->wave, FLEET_APPLYING) + count_in_wave(r, r->wave, FLEET_BAKING) +
-         count_in_wave(r, r->wave, FLEET_UNREACHABLE);
+         count_in_wave(r, r->wave, FLEET_UNREACHABLE) + count_in_wave(r, r->wave, FLEET_DEFERRED);
   for (size_t i = 0; i < r->n_clusters && n < max; i++) {
     const struct fleet_cluster *c = &r->clusters[i];
     if (c->wave != r->wave)
@@ -168,7 +169,8 @@ size_t fleet_rollout_ready(const struct fleet_rollout *r, uint64_t now, size_t *
         break;
       ret[n++] = i;
       busy++;
-    } else if (c->phase == FLEET_UNREACHABLE && now >= c->retry_at) {
+    } else if ((c->phase == FLEET_UNREACHABLE || c->phase == FLEET_DEFERRED) &&
+               now >= c->retry_at) {
       ret[n++] = i; /* already counted as in progress */
     }
   }
@@ -178,6 +180,18 @@ size_t fleet_rollout_ready(const struct fleet_rollout *r, uint64_t now, size_t *
 void fleet_cluster_started(struct fleet_rollout *r, size_t i, uint64_t now) {
   if (i < r->n_clusters)
     set_phase(&r->clusters[i], FLEET_APPLYING, now);
+}
+
+/* The backoff before the next attempt: retry_min doubled per failed
+ * attempt, at most retry_max. */
+static uint64_t retry_wait(const struct fleet_cluster *c, const struct fleet_options *opts) {
+  uint64_t lo = opts && opts->retry_min_usec ? opts->retry_min_usec : 5 * USEC_PER_SEC;
+  uint64_t hi = opts && opts->retry_max_usec ? opts->retry_max_usec : 120 * USEC_PER_SEC;
+  uint64_t wait = lo;
+
+  for (unsigned k = 0; k < c->attempts && wait < hi; k++)
+    wait *= 2;
+  return wait > hi ? hi : wait;
 }
 
 void fleet_cluster_finished(struct fleet_rollout *r, size_t i, enum fleet_result res,
@@ -202,21 +216,21 @@ void fleet_cluster_finished(struct fleet_rollout *r, size_t i, enum fleet_result
     c->unreachable = false;
     set_phase(c, FLEET_FAILED, now);
     break;
+  case FLEET_RESULT_DEFERRED:
+    /* not the cluster's fault: no timeout turns it into a failure */
+    c->retry_at = now + retry_wait(c, opts);
+    c->attempts++;
+    set_phase(c, FLEET_DEFERRED, now);
+    break;
   case FLEET_RESULT_UNREACHABLE: {
-    uint64_t lo = opts && opts->retry_min_usec ? opts->retry_min_usec : 5 * USEC_PER_SEC;
-    uint64_t hi = opts && opts->retry_max_usec ? opts->retry_max_usec : 120 * USEC_PER_SEC;
     uint64_t limit = opts && opts->unreachable_timeout_usec ? opts->unreachable_timeout_usec
                                                             : 600 * USEC_PER_SEC;
-    uint64_t wait = lo;
+    uint64_t wait = retry_wait(c, opts);
 
     if (!c->unreachable) {
       c->unreachable = true;
       c->unreachable_since = now;
     }
-    for (unsigned k = 0; k < c->attempts && wait < hi; k++)
-      wait *= 2;
-    if (wait > hi)
-      wait = hi;
     c->attempts++;
     if (now - c->unreachable_since >= limit) {
       char why[sizeof(c->last_error)], d[32];

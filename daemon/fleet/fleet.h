@@ -47,6 +47,8 @@ enum fleet_phase {
   FLEET_BAKING,        /* applied and healthy; bakes until bake_until */
   FLEET_DONE,          /* the target is in force here */
   FLEET_FAILED,        /* counts against the wave's failure budget */
+  FLEET_DEFERRED,      /* egressd itself could not go on (its ledger or disk): nothing was
+                          written; retried at retry_at, never counted against the budget */
   _FLEET_PHASE_MAX,
 };
 
@@ -124,6 +126,10 @@ enum fleet_result {
   FLEET_RESULT_OK,           /* applied, healthy */
   FLEET_RESULT_FAILED,       /* apply or health failed */
   FLEET_RESULT_UNREACHABLE,  /* could not talk to the cluster */
+  FLEET_RESULT_DEFERRED,     /* a problem of this host (ledger not writable, disk full)
+                                stopped the sync before any write: retried with the same
+                                backoff as unreachable, for as long as it lasts; the cluster
+                                is not at fault, so it never counts against the budget */
 };
 /* A sync of the target finished on cluster @i. @error (NULL when OK) is kept
  * for status. */

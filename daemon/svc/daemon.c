@@ -210,6 +210,8 @@ struct job_ctx {
   struct svc_cluster *c;
 };
 
+static void reopen_ledger(struct svc *d);
+
 static int on_planned(void *userdata, struct apply_job *job) {
   struct job_ctx *jc = userdata;
   struct svc *d = jc->d;
@@ -226,9 +228,12 @@ static int on_planned(void *userdata, struct apply_job *job) {
 
   if (!writes_planned(p))
     return 0; /* nothing will be written: nothing to record */
+  if (!d->ledger || ledger_broken(d->ledger))
+    reopen_ledger(d);
   if (!d->ledger) {
     struct log_ctx lc = ctx_cluster(c->name, r->commit);
     log_ctx_emit(LOG_ERR, &lc, "the ledger is not open: refusing to write to the cluster");
+    c->deferred = true;
     return -EIO;
   }
   a = doc_arena_new();
@@ -261,8 +266,9 @@ static int on_planned(void *userdata, struct apply_job *job) {
   doc_arena_free(a);
   if (rc < 0) {
     struct log_ctx lc = ctx_cluster(c->name, r->commit);
-    log_ctx_emit(LOG_ERR, &lc, "cannot record the plan in the ledger, so nothing is written: %s",
-                 err.msg);
+    log_ctx_emit(LOG_ERR, &lc, "cannot record the plan in the ledger, so nothing is written: %s; "
+                 "retrying with backoff (not counted as the cluster's failure)", err.msg);
+    c->deferred = true;
     return rc;
   }
   c->intent_open = true;
@@ -391,6 +397,7 @@ static int job_start(struct svc *d, struct svc_cluster *c, enum svc_job_kind kin
   };
   c->job_repo = r;
   c->job_kind = kind;
+  c->deferred = false;
   r->refs++;
   rc = apply_job_start(&req, &c->job, &err);
   if (rc < 0) {
@@ -422,7 +429,7 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
   bool wrote = res->applied || res->deleted;
   int fi = fleet_cluster_index(&d->rollout, c->name);
   char why[600] = "";
-  uint64_t now_real = time_now_real_usec();
+  uint64_t now_real = svc_rollout_now(d);
   double secs = (double)(res->finished_usec - res->started_usec) / (double)USEC_PER_SEC;
 
   if (c->intent_open)
@@ -501,7 +508,8 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
   /* the rollout */
   if (fi >= 0 && c->job_kind == SVC_JOB_ROLLOUT && strcmp(r->commit, d->rollout.target) == 0) {
     struct fleet_options fo = {.unreachable_timeout_usec = d->hc->sync.unreachable_timeout_usec};
-    enum fleet_result fr = unreachable(res)                                   ? FLEET_RESULT_UNREACHABLE
+    enum fleet_result fr = c->deferred                                    ? FLEET_RESULT_DEFERRED
+                           : unreachable(res)                             ? FLEET_RESULT_UNREACHABLE
                            : res->outcome == APPLY_OUTCOME_OK && healthy ? FLEET_RESULT_OK
                                                                            : FLEET_RESULT_FAILED;
     enum fleet_state before = d->rollout.state;
@@ -580,7 +588,7 @@ static void start_rollout(struct svc *d, struct svc_repo *r) {
   size_t n = fleet_names(d, r->repo, names);
   struct log_ctx lc = ctx_cluster(NULL, r->commit);
 
-  fleet_rollout_begin(&d->rollout, r->commit, r->repo->fleet, names, n, time_now_real_usec());
+  fleet_rollout_begin(&d->rollout, r->commit, r->repo->fleet, names, n, svc_rollout_now(d));
   for (size_t i = 0; i < d->n_clusters; i++)
     if (!intent_fleet_cluster_find(r->repo->fleet, d->clusters[i].name))
       log_ctx_emit(LOG_WARNING, &lc, "cluster %s is in the host config but not in the Fleet of "
@@ -595,7 +603,7 @@ static void start_rollout(struct svc *d, struct svc_repo *r) {
 }
 
 static void drive_rollout(struct svc *d) {
-  uint64_t now = time_now_real_usec();
+  uint64_t now = svc_rollout_now(d);
   enum fleet_state before = d->rollout.state;
   unsigned wave_before = d->rollout.wave;
   size_t ready[64], n;
@@ -650,7 +658,8 @@ static void drive_drift(struct svc *d) {
       continue;
     if (d->rollout.clusters[fi].phase == FLEET_PENDING ||
         d->rollout.clusters[fi].phase == FLEET_APPLYING ||
-        d->rollout.clusters[fi].phase == FLEET_UNREACHABLE) {
+        d->rollout.clusters[fi].phase == FLEET_UNREACHABLE ||
+        d->rollout.clusters[fi].phase == FLEET_DEFERRED) {
       /* not its turn yet: keep the commit it has, if any */
       commit = d->rollout.clusters[fi].applied;
     } else {
@@ -896,7 +905,7 @@ static void control_serve(struct svc *d) {
       str_format(reply, sizeof(reply), "error: not resumed: %s\n", why);
     } else {
       bool halted = d->rollout.state == FLEET_ROLLOUT_HALTED;
-      fleet_rollout_resume(&d->rollout, time_now_real_usec());
+      fleet_rollout_resume(&d->rollout, svc_rollout_now(d));
       str_format(reply, sizeof(reply), "ok: rollout of %.12s resumed%s\n", d->rollout.target,
                  halted ? " (its failed clusters are retried)" : "");
       d->dirty = true;
@@ -1023,6 +1032,28 @@ static int open_ledger(struct svc *d, struct err *err) {
   log_info("ledger %s: %llu records", d->hc->ledger_dir, (unsigned long long)ledger_size(d->ledger));
   ledger_recovery_dispose(&rec);
   return 0;
+}
+
+/* After a write failure the ledger answers -EIO until it is opened again
+ * (ledger_broken()); its recovery settles the tail. Done only when no sync
+ * has a plan recorded without its result, which recovery would otherwise
+ * close as interrupted while that sync still runs. On failure the ledger
+ * stays closed, every plan is deferred, and the next plan tries again. */
+static void reopen_ledger(struct svc *d) {
+  struct err err = ERR_INIT;
+
+  for (size_t i = 0; i < d->n_clusters; i++)
+    if (d->clusters[i].intent_open)
+      return;
+  ledger_close(d->ledger);
+  d->ledger = NULL;
+  ledger_key_free(d->key);
+  d->key = NULL;
+  if (open_ledger(d, &err) < 0)
+    log_error("cannot reopen the ledger after a write failure: %s; no cluster is written to "
+              "until it opens", err.msg);
+  else
+    log_notice("reopened the ledger after a write failure");
 }
 
 /* Load the host config, logging each of its problems (file:line:col). */
@@ -1227,6 +1258,8 @@ int svc_run(const struct svc_run_options *opts) {
   d->sigfd = d->ctlfd = -1;
   d->config_path = xstrdup(opts->config_path ? opts->config_path : HOSTCONFIG_DEFAULT_PATH);
   d->started = time_now_real_usec();
+  d->rollout_clock_real0 = d->started;
+  d->rollout_clock_mono0 = time_now_mono_usec();
   log_open(LOG_TARGET_AUTO, NULL);
   if (sodium_init() < 0) {
     log_error("cannot initialise libsodium");

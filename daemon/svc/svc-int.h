@@ -70,6 +70,7 @@ struct svc_cluster {
   enum svc_job_kind job_kind;
   struct svc_repo *job_repo;
   bool intent_open;
+  bool deferred;              /* this host could not record the job's plan: nothing was written */
   uint64_t intent_index;
   uint64_t job_started;       /* mono */
   uint64_t next_drift;        /* mono */

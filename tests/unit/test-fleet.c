@@ -177,6 +177,37 @@ START_TEST(test_fleet_unreachable_retries_then_counts_as_failure) {
 }
 END_TEST
 
+/* A host problem (the ledger could not record the plan) retries with
+ * backoff for as long as it lasts and never halts the rollout. */
+START_TEST(test_fleet_deferred_retries_and_never_halts) {
+  struct fleet_rollout r = {0};
+  struct fleet_options o = {.unreachable_timeout_usec = 60 * S, .retry_min_usec = 5 * S,
+                            .retry_max_usec = 20 * S};
+  size_t idx[16];
+  uint64_t t = 0;
+  size_t c;
+
+  fleet_rollout_begin(&r, "1111111111111111111111111111111111111111", repo->fleet, names, 6, t);
+  ck_assert_uint_eq(ready(&r, t, idx), 1);
+  c = idx[0];
+  for (unsigned k = 0; k < 10; k++) {   /* 10 deferrals over more than unreachableTimeout */
+    fleet_cluster_started(&r, c, t);
+    fleet_cluster_finished(&r, c, FLEET_RESULT_DEFERRED, "No space left on device", &o, t);
+    ck_assert_str_eq(phase(&r, "canary"), "deferred");
+    ck_assert_int_eq(r.state, FLEET_ROLLOUT_RUNNING);
+    ck_assert_uint_eq(ready(&r, r.clusters[c].retry_at - 1, idx), 0);
+    t = r.clusters[c].retry_at;
+    ck_assert_uint_eq(ready(&r, t, idx), 1);
+  }
+  ck_assert(t > 60 * S);
+  ck_assert_str_eq(r.clusters[c].last_error, "No space left on device");
+  fleet_cluster_started(&r, c, t);
+  fleet_cluster_finished(&r, c, FLEET_RESULT_OK, NULL, &o, t);
+  ck_assert_str_eq(phase(&r, "canary"), "baking");
+  fleet_rollout_dispose(&r);
+}
+END_TEST
+
 START_TEST(test_fleet_pause_resume_and_bake_failure) {
   struct fleet_rollout r = {0};
   struct fleet_options o = {0};
@@ -227,6 +258,7 @@ static Suite *fleet_suite(void) {
   tcase_add_test(tc, test_fleet_waves_in_order_with_bake_and_parallelism);
   tcase_add_test(tc, test_fleet_failure_beyond_budget_halts_later_waves);
   tcase_add_test(tc, test_fleet_unreachable_retries_then_counts_as_failure);
+  tcase_add_test(tc, test_fleet_deferred_retries_and_never_halts);
   tcase_add_test(tc, test_fleet_pause_resume_and_bake_failure);
   tcase_add_test(tc, test_fleet_restart_skips_clusters_already_at_target);
   suite_add_tcase(s, tc);
