@@ -194,6 +194,28 @@ static uint64_t retry_wait(const struct fleet_cluster *c, const struct fleet_opt
   return wait > hi ? hi : wait;
 }
 
+size_t fleet_rollout_clamp_deadlines(struct fleet_rollout *r, const struct fleet_options *opts,
+                                     uint64_t now) {
+  uint64_t retry_max = opts && opts->retry_max_usec ? opts->retry_max_usec : 120 * USEC_PER_SEC;
+  size_t n = 0;
+
+  for (size_t i = 0; i < r->n_clusters; i++) {
+    struct fleet_cluster *c = &r->clusters[i];
+    uint64_t bake = c->wave < r->n_waves ? r->waves[c->wave].bake_usec : 0;
+
+    if (c->phase == FLEET_BAKING && c->bake_until > now + bake) {
+      c->bake_until = now + bake;
+      n++;
+    }
+    if ((c->phase == FLEET_UNREACHABLE || c->phase == FLEET_DEFERRED) &&
+        c->retry_at > now + retry_max) {
+      c->retry_at = now + retry_max;
+      n++;
+    }
+  }
+  return n;
+}
+
 void fleet_cluster_finished(struct fleet_rollout *r, size_t i, enum fleet_result res,
                             const char *error, const struct fleet_options *opts, uint64_t now) {
   struct fleet_cluster *c;

@@ -139,6 +139,14 @@ void fleet_cluster_finished(struct fleet_rollout *r, size_t i, enum fleet_result
  * the bake failed. */
 void fleet_cluster_bake_failed(struct fleet_rollout *r, size_t i, const char *why, uint64_t now);
 
+/* After a restart: deadlines further ahead than they can ever be (the wall
+ * clock was stepped back while the daemon was stopped) are brought back to
+ * @now plus their longest length, a bake to its wave's bake time, a retry
+ * to the longest backoff; returns how many were. A step forward while
+ * stopped shortens them, which no clock can tell. */
+size_t fleet_rollout_clamp_deadlines(struct fleet_rollout *r, const struct fleet_options *opts,
+                                     uint64_t now);
+
 void fleet_rollout_pause(struct fleet_rollout *r);
 /* Continue a paused rollout; a halted one retries its failed clusters. */
 void fleet_rollout_resume(struct fleet_rollout *r, uint64_t now);

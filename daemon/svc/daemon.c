@@ -1286,6 +1286,10 @@ int svc_run(const struct svc_run_options *opts) {
     log_error("not starting: %s", err.msg);
     goto out;
   }
+  if (fleet_rollout_clamp_deadlines(&d->rollout, NULL, svc_rollout_now(d)) > 0)
+    log_warning("state.json has bake or retry deadlines further ahead than they can be (the "
+                "wall clock went back while egressd was stopped); they now end at most one "
+                "bake or one retry from now");
   /* signals first: the threads started below inherit the blocked mask, so
    * SIGTERM reaches the signalfd and never kills the process from the Git
    * worker thread */

@@ -208,6 +208,29 @@ START_TEST(test_fleet_deferred_retries_and_never_halts) {
 }
 END_TEST
 
+/* A wall clock stepped back while the daemon was stopped leaves a bake
+ * ending a day after it began; at start it ends at most one bake away. */
+START_TEST(test_fleet_clamps_deadlines_a_clock_step_left_behind) {
+  struct fleet_rollout r = {0};
+  size_t idx[16];
+  uint64_t t = 1000 * S, day = 86400 * S;
+  size_t c;
+
+  fleet_rollout_begin(&r, "1111111111111111111111111111111111111111", repo->fleet, names, 6, t);
+  ck_assert_uint_eq(ready(&r, t, idx), 1);
+  c = idx[0];
+  fleet_cluster_started(&r, c, t);
+  fleet_cluster_finished(&r, c, FLEET_RESULT_OK, NULL, NULL, t + day); /* before the step */
+  ck_assert_str_eq(phase(&r, "canary"), "baking");
+  ck_assert_uint_eq(fleet_rollout_clamp_deadlines(&r, NULL, t), 1);
+  ck_assert(r.clusters[c].bake_until == t + r.waves[r.clusters[c].wave].bake_usec);
+  ck_assert_uint_eq(fleet_rollout_clamp_deadlines(&r, NULL, t), 0); /* nothing more to do */
+  fleet_rollout_tick(&r, r.clusters[c].bake_until);
+  ck_assert_str_eq(phase(&r, "canary"), "done");
+  fleet_rollout_dispose(&r);
+}
+END_TEST
+
 START_TEST(test_fleet_pause_resume_and_bake_failure) {
   struct fleet_rollout r = {0};
   struct fleet_options o = {0};
@@ -259,6 +282,7 @@ static Suite *fleet_suite(void) {
   tcase_add_test(tc, test_fleet_failure_beyond_budget_halts_later_waves);
   tcase_add_test(tc, test_fleet_unreachable_retries_then_counts_as_failure);
   tcase_add_test(tc, test_fleet_deferred_retries_and_never_halts);
+  tcase_add_test(tc, test_fleet_clamps_deadlines_a_clock_step_left_behind);
   tcase_add_test(tc, test_fleet_pause_resume_and_bake_failure);
   tcase_add_test(tc, test_fleet_restart_skips_clusters_already_at_target);
   suite_add_tcase(s, tc);
