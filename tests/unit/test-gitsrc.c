@@ -16,15 +16,7 @@
 #include "gitsrc/gitsrc.h"
 #include "testutil.h"
 
-#define VEC TEST_DATA_DIR "/gitsrc/"
-
-static char *vec(const char *rel) {
-  char *p = xasprintf(VEC "%s", rel);
-  char *s = testutil_read(p);
-  ck_assert_msg(s, "missing test vector %s", p);
-  free(p);
-  return s;
-}
+static char *vec(const char *rel) { return testutil_vector("gitsrc", rel); }
 
 static struct gitsrc_signers *signers_from(const char *text) {
   struct gitsrc_signers *s = NULL;

@@ -17,13 +17,7 @@
 
 #define VEC TEST_DATA_DIR "/ssh/"
 
-static char *vec(const char *rel) {
-  char *p = xasprintf(VEC "%s", rel);
-  char *s = testutil_read(p);
-  ck_assert_msg(s, "missing test vector %s", p);
-  free(p);
-  return s;
-}
+static char *vec(const char *rel) { return testutil_vector("ssh", rel); }
 
 /* The key of a .pub vector. */
 static struct ssh_key *pub_key(const char *name) {

@@ -52,6 +52,15 @@ void testutil_write(const char *dir, const char *rel, const char *content) {
   free(path);
 }
 
+char *testutil_vector(const char *module, const char *rel) {
+  char *p = xasprintf(TEST_DATA_DIR "/%s/%s", module, rel);
+  char *s = testutil_read(p);
+
+  ck_assert_msg(s, "missing test vector %s", p);
+  free(p);
+  return s;
+}
+
 char *testutil_read(const char *path) {
   struct buf b = BUF_INIT;
 

@@ -25,3 +25,6 @@ void testutil_rmrf(const char *path);
 void testutil_write(const char *dir, const char *rel, const char *content);
 /* Read a whole file into a malloc'd NUL-terminated string (NULL if missing). */
 char *testutil_read(const char *path);
+/* tests/data/<module>/<rel>, read whole (malloc'd); fails the test when
+ * the vector is missing. */
+char *testutil_vector(const char *module, const char *rel);
