@@ -88,6 +88,27 @@ class FaultTest(SimTestCase):
         time.sleep(0.3)
         self.assertEqual(self.sim.request("GET", "/version")[0], 200)
 
+    def test_refuse_then_drop_then_restore_listens_again(self):
+        port = self.sim.ports["c1"]
+        self.sim.ctl("POST", "faults", {"unreachable": "refuse"})
+        deadline = time.monotonic() + 10
+        while True:   # the listener closes on a thread
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            except ConnectionRefusedError:
+                break
+            self.assertLess(time.monotonic(), deadline, "c1 still listens after refuse")
+            time.sleep(0.05)
+        st, _, _ = self.sim.request("POST", "/_sim/faults?cluster=c1", {"unreachable": "drop"},
+                                    cluster="c2", token=self.sim.token("c2"))
+        self.assertEqual(st, 200)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):
+            self.sim.request("GET", "/version")      # accepted and closed: drop
+        st, _, _ = self.sim.request("DELETE", "/_sim/faults?cluster=c1", cluster="c2",
+                                    token=self.sim.token("c2"))
+        self.assertEqual(st, 200)
+        self.assertEqual(self.sim.request("GET", "/version")[0], 200)
+
     def test_unreachable_drop_with_duration(self):
         self.sim.ctl("POST", "faults", {"unreachable": "drop", "duration_ms": 800}, cluster="c2")
         with self.assertRaises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):

@@ -226,21 +226,26 @@ class Sim(object):
             ctx.cluster.store.close_all_watches()
         elif mode == "drop":
             ctx.cluster.store.close_all_watches()
+            self.reopen_listener(ctx)   # a "refuse" before closed it; "drop" accepts
         if mode and duration_ms:
             ctx.timer = threading.Timer(duration_ms / 1000.0, self.restore, args=(ctx,))
             ctx.timer.daemon = True
             ctx.timer.start()
 
     def restore(self, ctx):
-        mode = ctx.faults.unreachable
         ctx.faults.unreachable = None
-        if mode == "refuse" and ctx.listener is None and not self.stopping.is_set():
+        self.reopen_listener(ctx)
+
+    def reopen_listener(self, ctx):
+        """Listen again if a "refuse" closed the listener (whatever the
+        mode was switched to since)."""
+        if ctx.listener is None and not self.stopping.is_set():
             for _ in range(50):
                 try:
                     self.start_listener(ctx)
                     break
                 except OSError:
-                    time.sleep(0.05)
+                    time.sleep(0.05)  # the port is released asynchronously
 
     def stop(self):
         self.stopping.set()
