@@ -61,7 +61,10 @@ int pubkey_from_blob(const uint8_t *blob, size_t len, struct ledger_pubkey *ret,
 
 struct ledger_key *key_dup(const struct ledger_key *k);
 /* Ed25519 signature of @msg (64 bytes). */
-void key_sign(const struct ledger_key *k, const void *msg, size_t len, uint8_t sig[64]);
+/* An armored SSHSIG by @k (ssh_sig_sign_ed25519; the secret key stays in
+ * ledger-key.c). */
+void key_sshsig_sign(const struct ledger_key *k, const char *ns, const void *msg, size_t len,
+                     struct buf *out);
 
 /* ---- checkpoints ---- */
 

@@ -64,8 +64,9 @@ struct ledger_key *key_dup(const struct ledger_key *k) {
 const struct ledger_pubkey *ledger_key_public(const struct ledger_key *k) { return &k->pub; }
 const char *ledger_key_comment(const struct ledger_key *k) { return k->comment; }
 
-void key_sign(const struct ledger_key *k, const void *msg, size_t len, uint8_t sig[64]) {
-  crypto_sign_detached(sig, NULL, msg, len, k->sk);
+void key_sshsig_sign(const struct ledger_key *k, const char *ns, const void *msg, size_t len,
+                     struct buf *out) {
+  ssh_sig_sign_ed25519(k->sk, ns, msg, len, out);
 }
 
 static void set_comment(struct ledger_key *k, const char *s, size_t len) {

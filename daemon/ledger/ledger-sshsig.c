@@ -11,9 +11,9 @@
  * tests hold a signature made by ssh-keygen to prove it. The armor is
  * base64 wrapped at 70 columns, as ssh-keygen's sshbuf_dtob64() writes it.
  *
- * Verification is daemon/ssh/'s (ssh_sig_parse/ssh_sig_verify), shared with
- * gitsrc/'s commit signatures; signing stays here because the secret key
- * never leaves struct ledger_key (ledger-key.c).
+ * Signing and verification are daemon/ssh/'s (ssh_sig_sign_ed25519,
+ * ssh_sig_parse/ssh_sig_verify), shared with gitsrc/'s commit signatures;
+ * the secret key is handed over only inside ledger-key.c, where it lives.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -24,46 +24,9 @@
 #include "ledger/ledger-int.h"
 #include "ssh/ssh.h"
 
-#define MAGIC "SSHSIG"
-#define MAGIC_LEN 6
-#define ARMOR_LABEL "SSH SIGNATURE"
-
-static void signed_data(const char *ns, const char *hash_alg, const uint8_t *digest,
-                        size_t digest_len, struct buf *out) {
-  buf_append(out, MAGIC, MAGIC_LEN);
-  wire_put_cstr(out, ns);
-  wire_put_cstr(out, "");
-  wire_put_cstr(out, hash_alg);
-  wire_put_string(out, digest, digest_len);
-}
-
 void ledger_sshsig_sign(const struct ledger_key *k, const char *ns, const void *msg, size_t len,
                         struct buf *out) {
-  uint8_t digest[crypto_hash_sha512_BYTES], sig[crypto_sign_BYTES];
-  struct buf data = BUF_INIT, blob = BUF_INIT, pub = BUF_INIT, sigblob = BUF_INIT;
-
-  crypto_hash_sha512(digest, msg, len);
-  signed_data(ns, "sha512", digest, sizeof(digest), &data);
-  key_sign(k, data.data, data.len, sig);
-
-  pubkey_blob(ledger_key_public(k), &pub);
-  wire_put_cstr(&sigblob, "ssh-ed25519");
-  wire_put_string(&sigblob, sig, sizeof(sig));
-  buf_append(&blob, MAGIC, MAGIC_LEN);
-  wire_put_u32(&blob, 1);
-  wire_put_string(&blob, pub.data, pub.len);
-  wire_put_cstr(&blob, ns);
-  wire_put_cstr(&blob, "");
-  wire_put_cstr(&blob, "sha512");
-  wire_put_string(&blob, sigblob.data, sigblob.len);
-
-  buf_puts(out, "-----BEGIN " ARMOR_LABEL "-----\n");
-  b64_append_wrapped(out, blob.data, blob.len, 70);
-  buf_puts(out, "-----END " ARMOR_LABEL "-----\n");
-  buf_dispose(&data);
-  buf_dispose(&blob);
-  buf_dispose(&pub);
-  buf_dispose(&sigblob);
+  key_sshsig_sign(k, ns, msg, len, out);
 }
 
 int ledger_sshsig_verify(const char *armored, size_t armored_len, const char *ns, const void *msg,

@@ -61,6 +61,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import daemonlib  # noqa: E402
+from gitlib import free_port  # noqa: E402
 import kubelib  # noqa: E402
 
 CLUSTERS = ["canary", "prod-eu", "prod-us"]
@@ -1216,14 +1217,6 @@ def ledger_key_secrets(path):
                 ("ledger private key seed (base64)", base64.b64encode(seed).decode().rstrip("=")),
                 ("ledger private key (base64)", base64.b64encode(blob[j + 4:j + 4 + 64]).decode()[:40])]
     return out
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def port_open(port):
