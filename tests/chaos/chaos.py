@@ -63,6 +63,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import daemonlib  # noqa: E402
 from gitlib import free_port  # noqa: E402
 import kubelib  # noqa: E402
+from netlib import Listener  # noqa: E402
 
 CLUSTERS = ["canary", "prod-eu", "prod-us"]
 FLEET = "example"
@@ -130,7 +131,7 @@ def ident_str(i):
 
 # -- the Git server: git daemon behind a proxy that stalls mid-pack ------------
 
-class StallProxy(object):
+class StallProxy(Listener):
     """Forwards TCP to the git daemon. While `stall` is set, a connection
     that has sent a "want" line (a fetch) is stalled once the server has sent
     `stall_after` bytes after it: the client sees a pack start and then
@@ -138,28 +139,14 @@ class StallProxy(object):
 
     def __init__(self, upstream_port):
         self.upstream = upstream_port
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.stall = False
         self.stall_after = 0
         self.stalled = 0
         self.stalled_closed = 0      # stalled connections the client gave up on
         self.lock = threading.Lock()
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         try:
             up = socket.create_connection(("127.0.0.1", self.upstream))
         except OSError:
@@ -215,10 +202,6 @@ class StallProxy(object):
         t.join(5)
         up.close()
         c.close()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
 
 
 # -- the campaign ---------------------------------------------------------------

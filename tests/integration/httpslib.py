@@ -11,6 +11,8 @@ import ssl
 import subprocess
 import threading
 
+from netlib import Listener
+
 OPENSSL = "openssl"
 
 
@@ -46,15 +48,7 @@ def _server_context(cert, key):
     return ctx
 
 
-def _listen(host):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, 0))
-    s.listen(16)
-    return s
-
-
-class TlsFront:
+class TlsFront(Listener):
     """TLS on @host:<port> in front of the plain HTTP server on 127.0.0.1:@backend.
     A request for /moved/<rest> is answered "301 Location: /basic/<rest>"
     (a redirect that stays on this origin); everything else is passed through."""
@@ -62,20 +56,8 @@ class TlsFront:
     def __init__(self, testcase, backend, cert, key, host="127.0.0.1"):
         self.backend = backend
         self.ctx = _server_context(cert, key)
-        self.sock = _listen(host)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-        testcase.addCleanup(self.stop)
-
-    def loop(self):
-        while not self.stopping:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+        super().__init__(host)
+        testcase.addCleanup(self.close)
 
     def serve(self, raw):
         try:
@@ -116,11 +98,6 @@ class TlsFront:
             dst.shutdown(socket.SHUT_WR)
         except (OSError, ssl.SSLError):
             pass
-
-    def stop(self):
-        self.stopping = True
-        self.sock.close()
-        self.thread.join(timeout=5)
 
 
 class _Server:

@@ -36,6 +36,8 @@ import time
 import unittest
 import urllib.parse
 
+from netlib import Listener
+
 SOURCE_DIR = os.environ.get("EGRESSD_SOURCE_DIR",
                             os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 KUBESIM = os.path.join(SOURCE_DIR, "tests", "kubesim", "kubesim")
@@ -426,31 +428,16 @@ class Blackhole(object):
         return False
 
 
-class ConnectProxy(object):
+class ConnectProxy(Listener):
     """An HTTP CONNECT proxy on loopback that records what it was asked to
     reach (self.requests: "CONNECT host:port" lines and their headers) and
     relays bytes. Only 127.0.0.1 targets are allowed. A context manager."""
 
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
         self.requests = []
-        self.closed = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
+        super().__init__()
 
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         head = b""
         while b"\r\n\r\n" not in head and len(head) < 16384:
             chunk = c.recv(4096)
@@ -489,17 +476,6 @@ class ConnectProxy(object):
         t.join(5)
         up.close()
         c.close()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 def kubeconfig_text(server, ca=None, user=None, context_ns=None, name="c", insecure=False):
