@@ -295,6 +295,7 @@ static void object_record(struct apply_object *o, const struct doc_node *live) {
   free(o->uid);
   o->resource_version = rv ? xstrdup(rv) : NULL;
   o->uid = uid ? xstrdup(uid) : NULL;
+  o->live = live;
 }
 
 static void report_progress(struct apply_job *j) {
@@ -422,13 +423,29 @@ static int emit_desired(void *userdata, const struct render_object *o) {
   return 0;
 }
 
+int apply_kind_ref(struct kube_client *c, enum render_kind k, const char *istio,
+                   struct kube_ref *ref, struct err *why) {
+  const struct render_kind_info *ki = render_kind_info(k);
+  const char *version = k == RENDER_KIND_ISTIO_MESH_GATEWAY     ? "v1alpha1"
+                        : k == RENDER_KIND_AUTHORIZATION_POLICY ? (str_eq(istio, "v1") ? "v1" : "v1beta1")
+                        : k == RENDER_KIND_NETWORK_POLICY       ? "v1"
+                                                                : istio;
+  const struct kube_resource *res;
+  int r = kube_discovery_find(c, ki->group, version, ki->kind, &res, why);
+
+  if (r < 0)
+    return r;
+  *ref = kube_ref_of(res, NULL);
+  ref->version = version;
+  return 0;
+}
+
 static void on_discovered(void *userdata, const struct kube_result *kr) {
   struct apply_job *j = userdata;
   struct render_options ro = {0};
   struct diag_list diags = {0};
   struct err e = ERR_INIT;
   const char *istio;
-  char sec[16];
   int r;
 
   j->discover_op.op = NULL;
@@ -447,20 +464,12 @@ static void on_discovered(void *userdata, const struct kube_result *kr) {
     return;
   }
   str_copy(j->res.istio_api_version, sizeof(j->res.istio_api_version), istio);
-  str_copy(sec, sizeof(sec), str_eq(istio, "v1") ? "v1" : "v1beta1");
   for (int k = 0; k < _RENDER_KIND_MAX; k++) {
-    const struct render_kind_info *ki = render_kind_info((enum render_kind)k);
-    const char *version = k == RENDER_KIND_ISTIO_MESH_GATEWAY   ? "v1alpha1"
-                          : k == RENDER_KIND_AUTHORIZATION_POLICY ? sec
-                          : k == RENDER_KIND_NETWORK_POLICY       ? "v1"
-                                                                  : istio;
-    const struct kube_resource *res;
     struct kindinfo *kd = &j->kinds[k];
 
-    if (kube_discovery_find(j->req.client, ki->group, version, ki->kind, &res, &kd->why) == 0) {
+    if (apply_kind_ref(j->req.client, (enum render_kind)k, istio, &kd->ref, &kd->why) == 0) {
       kd->served = true;
-      kd->ref = kube_ref_of(res, NULL);
-      kd->ref.version = doc_arena_strdup(j->arena, version);
+      kd->ref.version = doc_arena_strdup(j->arena, kd->ref.version);
     }
   }
   {

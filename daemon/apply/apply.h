@@ -47,6 +47,7 @@
 #include "intent/intent.h"
 #include "kube/kube.h"
 #include "plan/plan.h"
+#include "render/render.h"
 
 enum apply_outcome {
   APPLY_OUTCOME_OK,
@@ -88,6 +89,9 @@ struct apply_object {
   bool namespace_missing;   /* it failed because its namespace does not exist */
   char *resource_version;   /* after the write (or as read, when unchanged) */
   char *uid;
+  /* the object as the server last returned it (the write's answer, or as
+   * read); NULL when never seen; valid until apply_job_free() */
+  const struct doc_node *live;
 };
 
 struct apply_result {
@@ -187,3 +191,10 @@ void apply_inventory_dispose(struct strmap *inv);
 
 /* The label selector of egressd's objects of Fleet @instance. */
 char *apply_selector(const char *instance);
+
+/* Where kind @k lives on the cluster of @c, whose discovery is cached, for
+ * networking.istio.io version @istio: the version egressd renders it at
+ * (ref->version is a literal or @istio). -ENOENT (and @why) when the cluster
+ * does not serve it. */
+int apply_kind_ref(struct kube_client *c, enum render_kind k, const char *istio,
+                   struct kube_ref *ref, struct err *why);

@@ -112,17 +112,18 @@ int cmd_status(int argc, char **argv) {
   if (doc_is(ledger, DOC_MAP) && doc_is(doc_map_get(ledger, "size"), DOC_INT))
     printf("ledger      %lld records in %s, root %s\n",
            (long long)doc_map_get(ledger, "size")->u.i, s(ledger, "dir", "?"), s(ledger, "root", "?"));
-  printf("\n%-16s %-10s %-12s %-9s %-12s %-12s %-6s %s\n", "CLUSTER", "WAVE", "PHASE", "APPLIED",
-         "HEALTH", "LAST SYNC", "DRIFT", "LAST ERROR");
+  printf("\n%-16s %-10s %-12s %-9s %-12s %-12s %-6s %-12s %s\n", "CLUSTER", "WAVE", "PHASE",
+         "APPLIED", "HEALTH", "LAST SYNC", "DRIFT", "WATCH", "LAST ERROR");
   for (size_t i = 0; i < doc_len(clusters) && clusters->type == DOC_SEQ; i++) {
     const struct doc_node *m = clusters->u.seq.items[i];
     const struct doc_node *drift = doc_map_get(m, "driftCorrected");
     const struct doc_node *sy = doc_map_get(m, "syncing");
-    printf("%-16s %-10s %-12s %-9s %-12s %-12s %-6lld %s\n", s(m, "name", "?"), s(m, "wave", "-"),
-           doc_is(sy, DOC_BOOL) && sy->u.b ? "syncing" : s(m, "phase", "-"),
+    printf("%-16s %-10s %-12s %-9s %-12s %-12s %-6lld %-12s %s\n", s(m, "name", "?"),
+           s(m, "wave", "-"), doc_is(sy, DOC_BOOL) && sy->u.b ? "syncing" : s(m, "phase", "-"),
            shortc(s(m, "applied", NULL), c2), s(m, "health", "-"),
            cli_status_age(doc_map_str(m, "lastSync"), a1, sizeof(a1)),
-           (long long)(doc_is(drift, DOC_INT) ? drift->u.i : 0), s(m, "lastError", ""));
+           (long long)(doc_is(drift, DOC_INT) ? drift->u.i : 0),
+           s(doc_map_get(m, "watch"), "state", "-"), s(m, "lastError", ""));
   }
   cli_status_dispose(&st);
   return CLI_EXIT_OK;

@@ -106,6 +106,8 @@ struct kube_watch {
   struct kube_timer timer;
   bool timer_relists;           /* what the timer does: re-list or reconnect */
   unsigned failures, connections;
+  enum kube_watch_state state;
+  uint64_t state_since;         /* mono */
   uint64_t connected_at;
   bool got_event, failed;
   unsigned in_callback;
@@ -160,6 +162,13 @@ static bool deliver(struct kube_watch *w, enum kube_watch_type type, struct doc_
   return !w->stop_requested;
 }
 
+static void set_state(struct kube_watch *w, enum kube_watch_state s) {
+  if (w->state != s || !w->state_since) {
+    w->state = s;
+    w->state_since = time_now_mono_usec();
+  }
+}
+
 static void set_rv(struct kube_watch *w, const char *rv) {
   if (str_is_empty(rv))
     return;
@@ -172,6 +181,7 @@ static void relist(struct kube_watch *w);
 
 static void fail_for_good(struct kube_watch *w, const struct err *err) {
   w->failed = true;
+  set_state(w, KUBE_WATCH_STATE_FAILED);
   w->err = *err;
   (void)deliver(w, KUBE_WATCH_FAILED, NULL, &w->err);
 }
@@ -190,6 +200,7 @@ static void after_failure(struct kube_watch *w, const struct err *err, bool reli
     return;
   }
   w->timer_relists = relist_next;
+  set_state(w, KUBE_WATCH_STATE_BACKOFF);
   kube_timer_arm(c->loop, &w->timer,
                  kube_backoff_delay(&c->opts, w->failures, -1, kube_loop_random(c->loop)));
 }
@@ -374,6 +385,7 @@ static void connect_stream(struct kube_watch *w) {
   }
   w->h->data = on_data;
   w->connections++;
+  set_state(w, KUBE_WATCH_STATE_WATCHING);
 }
 
 static void on_list(void *ud, const struct kube_result *res) {
@@ -408,6 +420,7 @@ static void relist(struct kube_watch *w) {
   struct err e = ERR_INIT;
 
   xfree(w->rv);
+  set_state(w, KUBE_WATCH_STATE_LISTING);
   w->list_arena = doc_arena_new();
   if (kube_client_list(w->c, &ref, &lo, w->list_arena, on_list, w, &w->list_op, &e) < 0) {
     doc_arena_free(w->list_arena);
@@ -445,9 +458,11 @@ int kube_client_watch(struct kube_client *c, const struct kube_ref *ref,
     w->rv = xstrdup(wo->resource_version);
     /* start from the loop, so no event arrives before this returns */
     w->timer_relists = false;
+    set_state(w, KUBE_WATCH_STATE_WATCHING);
     kube_timer_arm(c->loop, &w->timer, 0);
   } else {
     w->timer_relists = true;
+    set_state(w, KUBE_WATCH_STATE_LISTING);
     kube_timer_arm(c->loop, &w->timer, 0);
   }
   *ret = w;
@@ -474,3 +489,23 @@ void kube_watch_stop(struct kube_watch *w) {
 }
 
 unsigned kube_watch_connections(const struct kube_watch *w) { return w->connections; }
+
+const char *kube_watch_state_name(enum kube_watch_state s) {
+  switch (s) {
+  case KUBE_WATCH_STATE_LISTING:
+    return "listing";
+  case KUBE_WATCH_STATE_WATCHING:
+    return "watching";
+  case KUBE_WATCH_STATE_BACKOFF:
+    return "backing off";
+  case KUBE_WATCH_STATE_FAILED:
+    return "failed";
+  }
+  return "unknown";
+}
+
+enum kube_watch_state kube_watch_state(const struct kube_watch *w, uint64_t *since) {
+  if (since)
+    *since = w->state_since;
+  return w->state;
+}

@@ -450,3 +450,14 @@ int kube_client_watch(struct kube_client *c, const struct kube_ref *ref,
 void kube_watch_stop(struct kube_watch *w);
 /* Connections the watch has opened so far (1 + reconnects). */
 unsigned kube_watch_connections(const struct kube_watch *w);
+
+enum kube_watch_state {
+  KUBE_WATCH_STATE_LISTING,     /* the LIST before the stream (start, after 410 Gone) */
+  KUBE_WATCH_STATE_WATCHING,    /* a stream is open or being opened */
+  KUBE_WATCH_STATE_BACKOFF,     /* waiting to reconnect after a failure */
+  KUBE_WATCH_STATE_FAILED,      /* gave up (KUBE_WATCH_FAILED was delivered) */
+};
+const char *kube_watch_state_name(enum kube_watch_state s);
+/* What the watch is doing; *@since (may be NULL) gets when it started doing
+ * it (time_now_mono_usec()). */
+enum kube_watch_state kube_watch_state(const struct kube_watch *w, uint64_t *since);

@@ -191,6 +191,15 @@ int svc_status_write(const struct svc *d, struct err *err) {
     set_n(a, m, "syncs", c->syncs);
     set_n(a, m, "failures", c->failures);
     doc_map_set(a, m, "syncing", doc_new_bool(a, c->job != NULL));
+    {
+      struct doc_node *wm = doc_new_map(a);
+      uint64_t since, now = time_now_mono_usec();
+      set_s(a, wm, "state", svc_watch_state(c, &since));
+      set_time(a, wm, "since", since && since <= now ? time_now_real_usec() - (now - since) : 0);
+      set_n(a, wm, "events", svc_watch_events(c));
+      set_n(a, wm, "driftEvents", svc_watch_drift_events(c));
+      doc_map_set(a, m, "watch", wm);
+    }
     doc_seq_push(a, clusters, m);
   }
   doc_map_set(a, root, "clusters", clusters);
@@ -268,6 +277,20 @@ int svc_metrics_write(const struct svc *d, struct err *err) {
     buf_puts(&b, "egressd_drift_corrected_total{cluster=\"");
     label(&b, d->clusters[i].name);
     buf_printf(&b, "\"} %lu\n", d->clusters[i].drift_corrected);
+  }
+  buf_puts(&b, "# HELP egressd_watch_up Whether every watch of the cluster streams (1) or "
+               "drift is found by the periodic check only (0).\n# TYPE egressd_watch_up gauge\n");
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    buf_puts(&b, "egressd_watch_up{cluster=\"");
+    label(&b, d->clusters[i].name);
+    buf_printf(&b, "\"} %d\n", svc_watch_up(&d->clusters[i]) ? 1 : 0);
+  }
+  buf_puts(&b, "# HELP egressd_watch_events_total Watch events about egressd's objects.\n"
+               "# TYPE egressd_watch_events_total counter\n");
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    buf_puts(&b, "egressd_watch_events_total{cluster=\"");
+    label(&b, d->clusters[i].name);
+    buf_printf(&b, "\"} %lu\n", svc_watch_events(&d->clusters[i]));
   }
   buf_puts(&b, "# HELP egressd_last_success_timestamp_seconds Last sync that left the cluster in "
                "sync and healthy.\n# TYPE egressd_last_success_timestamp_seconds gauge\n");

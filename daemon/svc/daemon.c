@@ -7,8 +7,9 @@
  * never stalls the others.
  *
  * The order of one iteration: signals, control requests, the Git result,
- * finished jobs, then (unless stopping or reloading) rollout starts, drift
- * checks and the next poll, then watchdog and publishing, then wait in
+ * finished jobs, then (unless stopping or reloading) the next poll or load,
+ * rollout starts, watch starts (daemon-watch.c: events bring drift checks
+ * forward) and drift checks, then watchdog and publishing, then wait in
  * kube_loop_run_once() until the next deadline.
  *
  * Ledger discipline: an apply-intent is appended (and synced) before the
@@ -133,6 +134,7 @@ static struct svc_cluster *cluster_find(struct svc *d, const char *name) {
 static void clusters_free(struct svc *d) {
   for (size_t i = 0; i < d->n_clusters; i++) {
     apply_job_free(d->clusters[i].job);
+    svc_watch_free(&d->clusters[i]);
     kube_client_free(d->clusters[i].client);
   }
   free(d->clusters);
@@ -525,12 +527,18 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
     fleet_cluster_bake_failed(&d->rollout, (size_t)fi,
                               wrote ? "drift had to be corrected" : why, now_real);
   }
+  /* while the watches stream, events bring drift in and the check is a
+   * rare safety net; they also start here, after the first sync */
+  c->next_drift = time_now_mono_usec() +
+                  jitter(svc_watch_up(c) && !(fi >= 0 && d->rollout.clusters[fi].phase == FLEET_BAKING)
+                             ? d->hc->sync.resync_interval_usec
+                             : d->hc->sync.drift_interval_usec);
+  svc_watch_job_done(d, c, res, r->repo->fleet->name);
   apply_job_free(c->job);
   c->job = NULL;
   c->job_kind = SVC_JOB_NONE;
   r->refs--;
   c->job_repo = NULL;
-  c->next_drift = time_now_mono_usec() + jitter(d->hc->sync.drift_interval_usec);
   d->dirty = true;
 }
 
@@ -1186,6 +1194,7 @@ static void reload(struct svc *d) {
         cluster_carry(&d->clusters[i], &old[k]);
   for (size_t k = 0; k < n_old; k++) {
     apply_job_free(old[k].job);
+    svc_watch_free(&old[k]);
     kube_client_free(old[k].client);
   }
   free(old);
@@ -1244,6 +1253,11 @@ static uint64_t next_deadline(const struct svc *d) {
 
   if (d->next_poll > now && d->next_poll < next)
     next = d->next_poll;
+  if (svc_watch_next_start(d) < next)
+    next = svc_watch_next_start(d) > now ? svc_watch_next_start(d) : now;
+  for (size_t i = 0; i < d->n_clusters; i++) /* a drift check an event brought forward */
+    if (!d->clusters[i].job && d->clusters[i].client && d->clusters[i].next_drift < next)
+      next = d->clusters[i].next_drift > now ? d->clusters[i].next_drift : now;
   if (d->watchdog_usec && d->next_watchdog < next)
     next = d->next_watchdog > now ? d->next_watchdog : now;
   return next > now ? next - now : 0;
@@ -1348,6 +1362,7 @@ int svc_run(const struct svc_run_options *opts) {
     } else if (!d->reload_requested) {
       drive_git(d);
       drive_rollout(d);
+      svc_watch_drive(d);
       drive_drift(d);
     }
     if (opts->once && d->rollout.target[0] && !any_job(d) &&

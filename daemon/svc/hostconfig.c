@@ -70,6 +70,8 @@ static const struct doc_schema s_clusters = {DOC_SCHEMA_LIST, .items = &s_cluste
 
 static const struct doc_schema_field sync_fields[] = {
     {"driftInterval", &s_duration, false},
+    {"watch", &s_bool, false},
+    {"resyncInterval", &s_duration, false},
     {"pruneBudget", &s_count, false},
     {"healthTimeout", &s_duration, false},
     {"requestTimeout", &s_duration, false},
@@ -272,12 +274,14 @@ static void apply(struct ctx *x, const struct doc_node *root) {
 
   n = doc_map_get(root, "sync");
   opt_duration(n, "driftInterval", &c->sync.drift_interval_usec);
+  opt_bool(n, "watch", &c->sync.watch);
+  opt_duration(n, "resyncInterval", &c->sync.resync_interval_usec);
   opt_duration(n, "healthTimeout", &c->sync.health_timeout_usec);
   opt_duration(n, "requestTimeout", &c->sync.request_timeout_usec);
   opt_duration(n, "unreachableTimeout", &c->sync.unreachable_timeout_usec);
   {
-    static const char *const positive[] = {"driftInterval", "healthTimeout", "requestTimeout",
-                                           "unreachableTimeout"};
+    static const char *const positive[] = {"driftInterval", "resyncInterval", "healthTimeout",
+                                           "requestTimeout", "unreachableTimeout"};
     for (size_t i = 0; i < sizeof(positive) / sizeof(positive[0]); i++) {
       const struct doc_pair *p = doc_map_pair(n, positive[i]);
       uint64_t u;
@@ -326,6 +330,8 @@ static struct hostconfig *defaults(const char *path) {
   c->repo.max_fetch_bytes = 256u << 20;
   c->verify.policy = HOSTCONFIG_VERIFY_ALL;
   c->sync.drift_interval_usec = 30 * USEC_PER_SEC;
+  c->sync.watch = true;
+  c->sync.resync_interval_usec = 600 * USEC_PER_SEC;
   c->sync.prune_budget = 10;
   c->sync.health_timeout_usec = 300 * USEC_PER_SEC;
   c->sync.request_timeout_usec = 30 * USEC_PER_SEC;

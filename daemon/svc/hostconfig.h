@@ -62,7 +62,9 @@ struct hostconfig {
   struct hostconfig_cluster *clusters;
   size_t n_clusters;
   struct {
-    uint64_t drift_interval_usec;      /* default 30s */
+    uint64_t drift_interval_usec;      /* default 30s; the drift check when not watching */
+    bool watch;                        /* default true: watch managed objects, correct from events */
+    uint64_t resync_interval_usec;     /* default 10m: the full check while watches are up */
     unsigned prune_budget;             /* default 10 */
     uint64_t health_timeout_usec;      /* default 5m */
     uint64_t request_timeout_usec;     /* default 30s */

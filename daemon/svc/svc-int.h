@@ -67,6 +67,7 @@ struct svc_cluster {
   struct kube_client *client;
   struct err setup_err;       /* the kubeconfig could not be used */
   struct apply_job *job;
+  struct svc_watchset *watch; /* daemon-watch.c; NULL: not watching */
   enum svc_job_kind job_kind;
   struct svc_repo *job_repo;
   bool intent_open;
@@ -145,6 +146,25 @@ const char *svc_ledger_floor(const struct svc *d);
 static inline uint64_t svc_rollout_now(const struct svc *d) {
   return d->rollout_clock_real0 + (time_now_mono_usec() - d->rollout_clock_mono0);
 }
+
+/* daemon-watch.c: drift from the API servers' events */
+struct svc_watchset;
+/* After a sync of @c (before its result is freed): what it wrote is known,
+ * events held during it are judged, watches start (spread) if they have not. */
+void svc_watch_job_done(struct svc *d, struct svc_cluster *c, const struct apply_result *res,
+                        const char *instance);
+/* Start the watches that are due. */
+void svc_watch_drive(struct svc *d);
+/* When the next watches are due to start (mono); UINT64_MAX: none. */
+uint64_t svc_watch_next_start(const struct svc *d);
+/* Whether every watch of @c streams (the periodic check may then be rare). */
+bool svc_watch_up(const struct svc_cluster *c);
+void svc_watch_free(struct svc_cluster *c);
+/* "off", "starting", "watching", "resyncing", "backing off" or "failed";
+ * *@since (mono, 0: unknown) when it began. */
+const char *svc_watch_state(const struct svc_cluster *c, uint64_t *since);
+unsigned long svc_watch_events(const struct svc_cluster *c);
+unsigned long svc_watch_drift_events(const struct svc_cluster *c);
 
 /* daemon-status.c */
 void svc_status_line(const struct svc *d, char *buf, size_t size);

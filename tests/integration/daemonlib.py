@@ -28,7 +28,7 @@ NAMESPACES = ["smm-demo", "egress-system", "payments", "news", "ci", "analytics"
 
 class Daemon(object):
     def __init__(self, clusters=("canary", "prod-eu", "prod-us"), fleet=None, sim_args=(),
-                 policy="all", extra_config="", bake="1s", drift="3s", poll="1s"):
+                 policy="all", extra_config="", bake="1s", drift="3s", poll="1s", sync_extra=""):
         self.tmp = tempfile.mkdtemp(prefix="egressd-daemon-")
         self.clusters = list(clusters)
         self.env = dict(os.environ)
@@ -60,7 +60,8 @@ class Daemon(object):
         self.runtime = self.path("run")
         self.metrics = self.path("metrics.prom")
         self.config = self.path("egressd.yaml")
-        self.write_config(policy=policy, extra=extra_config, drift=drift, poll=poll)
+        self.write_config(policy=policy, extra=extra_config, drift=drift, poll=poll,
+                          sync_extra=sync_extra)
         # the notify socket
         self.notify_path = self.path("notify.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -95,17 +96,18 @@ class Daemon(object):
         with open(key + ".pub") as f:
             return " ".join(f.read().split()[:2])
 
-    def write_config(self, policy="all", extra="", drift="3s", poll="1s"):
+    def write_config(self, policy="all", extra="", drift="3s", poll="1s", sync_extra=""):
+        """@sync_extra: more lines of the sync block ("  watch: false\\n")."""
         text = ("repository:\n  url: file://%s\n  interval: %s\n"
                 "verify:\n  policy: %s\n  allowedSigners: %s\n"
                 "clusters:\n" % (self.repo, poll, policy, self.path("allowed_signers")))
         for c in self.clusters:
             text += "  - name: %s\n    kubeconfig: %s\n" % (c, self.sim.kubeconfig(c))
         text += ("sync:\n  driftInterval: %s\n  healthTimeout: 15s\n  unreachableTimeout: 6s\n"
-                 "  requestTimeout: 5s\n"
-                 "state:\n  dir: %s\n  runtimeDir: %s\n"
+                 "  requestTimeout: 5s\n" % drift) + sync_extra
+        text += ("state:\n  dir: %s\n  runtimeDir: %s\n"
                  "ledger:\n  key: %s\n"
-                 "metrics:\n  textfile: %s\n" % (drift, self.state, self.runtime, self.ledger_key,
+                 "metrics:\n  textfile: %s\n" % (self.state, self.runtime, self.ledger_key,
                                                  self.metrics))
         with open(self.config, "w") as f:
             f.write(text + extra)

@@ -9,6 +9,7 @@ wakes the thread (accept fails with EINVAL), and the join makes sure it has
 left before the descriptor is released."""
 import socket
 import threading
+import time
 
 
 class Listener(object):
@@ -51,3 +52,16 @@ class Listener(object):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def wait_for(what, fn, timeout, interval=0.1):
+    """Call fn() until it returns a true value; return it. On timeout raise
+    AssertionError naming `what` and fn's last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s; last: %r" % (timeout, what, last))
+        time.sleep(interval)

@@ -37,6 +37,8 @@ import tempfile
 import threading
 import time
 
+from netlib import wait_for  # noqa: F401 (nspawnlib.wait_for)
+
 SUITE = "bookworm"
 # What the tree needs besides egressd's own libraries (packages_for() adds
 # those, found with ldd): systemd as PID 1, D-Bus for systemctl, git for an
@@ -340,20 +342,6 @@ class Container(object):
     @property
     def running(self):
         return self.proc is not None and self.proc.poll() is None
-
-
-def wait_for(what, fn, timeout, interval=0.25):
-    """Call fn() until it returns a true value; return it. On timeout raise
-    AssertionError naming `what` and fn's last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s; last: %r" % (timeout, what, last))
-        time.sleep(interval)
 
 
 def free_port():
