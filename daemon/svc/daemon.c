@@ -175,7 +175,11 @@ static void clusters_setup(struct svc *d) {
       log_ctx_emit(LOG_ERR, &lc, "cannot use kubeconfig '%s': %s; this cluster is skipped until "
                                  "the host config is fixed and reloaded",
                    h->kubeconfig, unprefixed(c->setup_err.msg, h->name));
-    c->next_drift = time_now_mono_usec() + jitter(d->hc->sync.drift_interval_usec);
+    /* the first checks (and so the watches, which start after them) are
+     * spread over a whole interval: a host of a thousand clusters does not
+     * open a thousand TLS connections at once */
+    c->next_drift = time_now_mono_usec() +
+                    randombytes_uniform((uint32_t)(d->hc->sync.drift_interval_usec / 1000)) * 1000ULL;
   }
 }
 
