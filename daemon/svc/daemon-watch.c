@@ -55,26 +55,8 @@
 #define RESTART_MIN_USEC (30 * USEC_PER_SEC)
 #define RESTART_MAX_USEC (10 * 60 * USEC_PER_SEC)
 #define HELD_MAX 4096
+#define WATCH_TIMEOUT_SEC 300
 
-/* What egressd knows of one object it manages. */
-struct known {
-  char rv[32];                /* as its last sync wrote or read it */
-  int64_t gen;                /* of version rv, when judged */
-  uint64_t meta;              /* digest of labels and annotations of version rv, when judged */
-  bool judged;                /* an event showed version rv */
-  bool gone;                  /* egressd deleted it */
-  bool failed;                /* a gateway whose last event said ReconcileFailed */
-};
-
-/* What an event says of one object. */
-struct seen {
-  char *key;                  /* Kind/namespace/name */
-  char rv[32];
-  int64_t gen;
-  uint64_t meta;
-  bool deleted;
-  bool failed;                /* status.Status is ReconcileFailed (IstioMeshGateway) */
-};
 
 struct wkind {
   struct svc_watchset *ws;
@@ -88,8 +70,8 @@ struct svc_watchset {
   char *instance;
   char istio[16];
   struct wkind kinds[_RENDER_KIND_MAX];
-  struct strmap known;        /* key -> struct known */
-  struct seen *held;          /* events during a sync */
+  struct strmap known;        /* key -> struct svc_watch_known */
+  struct svc_watch_seen *held; /* events during a sync */
   size_t n_held, cap_held;
   bool held_overflow;
   bool started;
@@ -100,7 +82,7 @@ struct svc_watchset {
   bool warned;
 };
 
-static void seen_dispose(struct seen *s) {
+static void seen_dispose(struct svc_watch_seen *s) {
   free(s->key);
   s->key = NULL;
 }
@@ -151,7 +133,7 @@ static uint64_t meta_digest(const struct doc_node *obj) {
   return h ? h : 1; /* 0 means "not known" */
 }
 
-static void seen_of(struct seen *s, enum render_kind kind, const struct doc_node *obj,
+static void seen_of(struct svc_watch_seen *s, enum render_kind kind, const struct doc_node *obj,
                     bool deleted) {
   const struct doc_node *gen = doc_path(obj, "metadata.generation");
 
@@ -164,10 +146,7 @@ static void seen_of(struct seen *s, enum render_kind kind, const struct doc_node
   s->failed = str_eq(doc_path_str(obj, "status.Status"), "ReconcileFailed");
 }
 
-/* Whether @s is drift; it updates what is known. @why gets a few words. */
-static bool judge(struct svc_watchset *ws, const struct seen *s, const char **why) {
-  struct known *k = strmap_get(&ws->known, s->key);
-
+bool svc_watch_judge(struct svc_watch_known *k, const struct svc_watch_seen *s, const char **why) {
   if (!k || k->gone)
     return false; /* not (or no longer) egressd's */
   if (s->deleted) {
@@ -196,6 +175,10 @@ static bool judge(struct svc_watchset *ws, const struct seen *s, const char **wh
   return true;
 }
 
+static bool judge(struct svc_watchset *ws, const struct svc_watch_seen *s, const char **why) {
+  return svc_watch_judge(strmap_get(&ws->known, s->key), s, why);
+}
+
 /* Run the cluster's drift check soon. */
 static void trigger(struct svc_watchset *ws, const char *key, const char *why) {
   struct svc_cluster *c = ws->c;
@@ -212,7 +195,7 @@ static void trigger(struct svc_watchset *ws, const char *key, const char *why) {
 }
 
 /* An event during a sync: judged when the sync ends. Takes @s. */
-static void hold(struct svc_watchset *ws, struct seen *s) {
+static void hold(struct svc_watchset *ws, struct svc_watch_seen *s) {
   if (ws->n_held < HELD_MAX) {
     ws->held = xgrow(ws->held, &ws->cap_held, ws->n_held + 1, sizeof(*ws->held));
     ws->held[ws->n_held++] = *s;
@@ -247,7 +230,7 @@ static void on_relisted(struct svc_watchset *ws, enum render_kind kind,
   void *val;
 
   for (size_t i = 0; doc_is(items, DOC_SEQ) && i < items->u.seq.n; i++) {
-    struct seen s = {0};
+    struct svc_watch_seen s = {0};
     const char *w = NULL;
     seen_of(&s, kind, items->u.seq.items[i], false);
     strmap_put(&present, s.key, &present);
@@ -262,11 +245,11 @@ static void on_relisted(struct svc_watchset *ws, enum render_kind kind,
     seen_dispose(&s);
   }
   while (strmap_next(&ws->known, &it, &key, &val)) {
-    struct known *k = val;
+    struct svc_watch_known *k = val;
     if (k->gone || strncmp(key, kname, kl) != 0 || key[kl] != '/' || strmap_has(&present, key))
       continue;
     if (ws->c->job) {
-      struct seen s = {.key = xstrdup(key), .deleted = true};
+      struct svc_watch_seen s = {.key = xstrdup(key), .deleted = true};
       hold(ws, &s);
     } else if (!first_key) {
       first_key = xstrdup(key);
@@ -282,7 +265,7 @@ static void on_relisted(struct svc_watchset *ws, enum render_kind kind,
 static void on_event(void *ud, const struct kube_watch_event *ev) {
   struct wkind *wk = ud;
   struct svc_watchset *ws = wk->ws;
-  struct seen s = {0};
+  struct svc_watch_seen s = {0};
   const char *why = NULL;
 
   switch (ev->type) {
@@ -323,7 +306,11 @@ static void on_event(void *ud, const struct kube_watch_event *ev) {
 static void start_watches(struct svc_watchset *ws) {
   struct svc_cluster *c = ws->c;
   char *selector = apply_selector(ws->instance);
-  struct kube_watch_options wo = {.label_selector = selector};
+  /* 5 to 10 minutes per stream, as client-go's reflectors: the reconnects of
+   * many clusters do not fall in step */
+  struct kube_watch_options wo = {
+      .label_selector = selector,
+      .timeout_sec = WATCH_TIMEOUT_SEC + randombytes_uniform(WATCH_TIMEOUT_SEC)};
 
   ws->start_at = 0;
   ws->started = true;
@@ -375,7 +362,7 @@ void svc_watch_job_done(struct svc *d, struct svc_cluster *c, const struct apply
   for (size_t i = 0; i < res->n_objects; i++) {
     const struct apply_object *o = &res->objects[i];
     char *key;
-    struct known *k;
+    struct svc_watch_known *k;
 
     if (o->r < 0 || (!o->resource_version && o->action != PLAN_DELETE))
       continue; /* failed: what is there is unknown, the next pass finds out */

@@ -166,6 +166,28 @@ const char *svc_watch_state(const struct svc_cluster *c, uint64_t *since);
 unsigned long svc_watch_events(const struct svc_cluster *c);
 unsigned long svc_watch_drift_events(const struct svc_cluster *c);
 
+/* What egressd knows of one object it manages (no copy of the object). */
+struct svc_watch_known {
+  char rv[32];                /* as its last sync wrote or read it */
+  int64_t gen;                /* metadata.generation at rv, when judged */
+  uint64_t meta;              /* digest of labels and annotations at rv, when judged */
+  bool judged;                /* gen and meta are known */
+  bool gone;                  /* egressd deleted it */
+  bool failed;                /* a gateway whose last news said ReconcileFailed */
+};
+/* What an event (or a re-list's item) says of one object. */
+struct svc_watch_seen {
+  char *key;                  /* Kind/namespace/name */
+  char rv[32];
+  int64_t gen;
+  uint64_t meta;
+  bool deleted;
+  bool failed;                /* status.Status is ReconcileFailed (IstioMeshGateway) */
+};
+/* Whether @s shows drift (or a gateway that broke) of the object known as
+ * @k (NULL: not egressd's); updates @k. *@why gets a few words when true. */
+bool svc_watch_judge(struct svc_watch_known *k, const struct svc_watch_seen *s, const char **why);
+
 /* daemon-status.c */
 void svc_status_line(const struct svc *d, char *buf, size_t size);
 int svc_status_write(const struct svc *d, struct err *err);

@@ -6,6 +6,7 @@
 
 #include "base/base.h"
 #include "svc/hostconfig.h"
+#include "svc/svc-int.h"
 #include "testutil.h"
 
 static const char *good =
@@ -163,6 +164,52 @@ START_TEST(test_svc_hostconfig_missing_file_is_io_error) {
 }
 END_TEST
 
+/* What a watch event means, against what egressd knows of the object: the
+ * rows a wrong rule would get wrong (an echo taken for drift makes a pass
+ * after every write; status taken for drift, a pass per operator update;
+ * drift taken for status, a missed correction). */
+START_TEST(test_svc_watch_judge_table) {
+  static const struct {
+    const char *name;
+    struct svc_watch_known k;  /* before */
+    bool not_ours;             /* no record: judge(NULL, ...) */
+    struct svc_watch_seen s;
+    bool drift;
+    const char *why;           /* when drift */
+    const char *rv_after;      /* the known rv after */
+  } rows[] = {
+      {"echo of egressd's write", {"10", 1, 7, true}, false, {NULL, "10", 1, 7}, false, NULL, "10"},
+      {"status only (operator)", {"10", 1, 7, true}, false, {NULL, "11", 1, 7}, false, NULL, "11"},
+      {"spec changed", {"10", 1, 7, true}, false, {NULL, "11", 2, 7}, true, "its spec changed", "10"},
+      {"labels changed", {"10", 1, 7, true}, false, {NULL, "11", 1, 8}, true,
+       "its labels or annotations changed", "10"},
+      {"deleted", {"10", 1, 7, true}, false, {NULL, "11", 1, 7, true}, true, "deleted", "10"},
+      {"not judged yet: any change", {"10", 0, 0, false}, false, {NULL, "11", 1, 7}, true, "changed",
+       "10"},
+      {"not judged yet: echo judges it", {"10", 0, 0, false}, false, {NULL, "10", 1, 7}, false, NULL,
+       "10"},
+      {"pruned by egressd", {"10", 1, 7, true, true}, false, {NULL, "11", 1, 7, true}, false, NULL,
+       "10"},
+      {"not egressd's", {""}, true, {NULL, "11", 1, 7}, false, NULL, NULL},
+      {"gateway broke", {"10", 1, 7, true}, false, {NULL, "11", 1, 7, false, true}, true,
+       "reports ReconcileFailed", "10"},
+      {"gateway still broken", {"10", 1, 7, true, false, true}, false,
+       {NULL, "11", 1, 7, false, true}, false, NULL, "11"},
+  };
+
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    struct svc_watch_known k = rows[i].k;
+    const char *why = NULL;
+    bool drift = svc_watch_judge(rows[i].not_ours ? NULL : &k, &rows[i].s, &why);
+    ck_assert_msg(drift == rows[i].drift, "%s: drift %d", rows[i].name, drift);
+    if (drift)
+      ck_assert_msg(why && strcmp(why, rows[i].why) == 0, "%s: why %s", rows[i].name, why);
+    if (rows[i].rv_after)
+      ck_assert_msg(strcmp(k.rv, rows[i].rv_after) == 0, "%s: rv %s", rows[i].name, k.rv);
+  }
+}
+END_TEST
+
 static Suite *svc_suite(void) {
   Suite *s = suite_create("svc");
   TCase *tc = tcase_create("hostconfig");
@@ -172,6 +219,9 @@ static Suite *svc_suite(void) {
   tcase_add_test(tc, test_svc_hostconfig_refuses_credentials_over_plain_http);
   tcase_add_test(tc, test_svc_hostconfig_syntax_error_is_a_diagnostic);
   tcase_add_test(tc, test_svc_hostconfig_missing_file_is_io_error);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("watch");
+  tcase_add_test(tc, test_svc_watch_judge_table);
   suite_add_tcase(s, tc);
   return s;
 }
