@@ -54,7 +54,7 @@
 #define START_SPREAD_PER_CLUSTER_USEC (10 * 1000ULL)
 #define RESTART_MIN_USEC (30 * USEC_PER_SEC)
 #define RESTART_MAX_USEC (10 * 60 * USEC_PER_SEC)
-#define HELD_MAX 4096
+#define HELD_MAX 1024 /* events held during a sync; beyond, one pass after it covers them */
 #define WATCH_TIMEOUT_SEC 300
 
 

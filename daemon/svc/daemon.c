@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1211,6 +1212,15 @@ static void reload(struct svc *d) {
   notify_send("READY=1");
 }
 
+/* After a burst of syncs (a rollout, a resync of every cluster) glibc keeps
+ * the freed heap for reuse, and an idle daemon would hold its peak as RSS;
+ * once the last job ends it is given back. */
+static void release_memory(void) {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 static bool any_job(const struct svc *d) {
   for (size_t i = 0; i < d->n_clusters; i++)
     if (d->clusters[i].job)
@@ -1333,6 +1343,7 @@ int svc_run(const struct svc_run_options *opts) {
     struct pollfd fds[3] = {{d->sigfd, POLLIN, 0}, {d->ctlfd, POLLIN, 0},
                             {gitworker_fd(d->git), POLLIN, 0}};
     uint64_t now;
+    bool finished;
 
     read_signals(d);
     if (d->ctlfd >= 0) {
@@ -1341,14 +1352,19 @@ int svc_run(const struct svc_run_options *opts) {
         control_serve(d);
     }
     git_result(d);
+    finished = false;
     for (size_t i = 0; i < d->n_clusters; i++) {
       struct svc_cluster *c = &d->clusters[i];
       if (c->job) {
         apply_job_tick(c->job, time_now_mono_usec());
-        if (apply_job_finished(c->job))
+        if (apply_job_finished(c->job)) {
           job_finished(d, c);
+          finished = true;
+        }
       }
     }
+    if (finished && !any_job(d))
+      release_memory();
     now = time_now_mono_usec();
     if (d->stopping) {
       /* a job with no write on the wire (reading, waiting for health or at

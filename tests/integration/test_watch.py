@@ -84,6 +84,24 @@ class Watch(WatchCase):
         rows = {l.split()[0]: l for l in out.splitlines() if l.startswith("prod-eu ")}
         self.assertIn(" watching ", rows["prod-eu"])
 
+    def test_a_storm_of_status_updates_starts_no_pass(self):
+        """100 status updates of a VirtualService (a controller writing its
+        status) are not drift; a spec change after them is, and it is the
+        one pass: canary's syncs grow by exactly one."""
+        d = self.d
+        self.start_and_watch()
+        before = self.syncs()["canary"]
+        for i in range(100):
+            st, _ = d.sim.request("PATCH", VS + "/status?fieldManager=some-controller",
+                                  {"status": {"observedGeneration": i}}, cluster="canary",
+                                  ctype="application/merge-patch+json")
+            self.assertEqual(st, 200)
+        self.tamper()
+        wait_for("the VirtualService corrected", lambda: self.hosts() == ["api.stripe.com"], 20)
+        wait_for("the pass to end", lambda: not self.cluster_status("canary")["syncing"], 20)
+        self.assertEqual(self.syncs()["canary"], before + 1)
+        self.assertGreaterEqual(self.cluster_status("canary")["watch"]["events"], 101)
+
     def test_watch_resumes_after_410_gone(self):
         """Something egressd does not watch changes, the history is compacted
         and the streams cut: each watch comes back from a resourceVersion
