@@ -44,7 +44,7 @@ int cmd_status(int argc, char **argv) {
   const char *format = "text", *config = NULL, *runtime = NULL;
   struct cli_status st;
   const struct doc_node *repo, *target, *rej, *ro, *clusters, *ledger;
-  char a1[32], c1[16], c2[16];
+  char a1[32], a2[32], c1[16], c2[16];
   int c, rc;
 
   while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -86,6 +86,18 @@ int cmd_status(int argc, char **argv) {
   printf("repository  %s %s, head %s, polled %s%s%s\n", s(repo, "url", "?"), s(repo, "ref", ""),
          shortc(s(repo, "head", NULL), c1), cli_status_age(doc_map_str(repo, "lastPoll"), a1, sizeof(a1)),
          doc_map_str(repo, "error") ? ", error: " : "", s(repo, "error", ""));
+  if (doc_is(doc_map_get(repo, "webhook"), DOC_MAP)) {
+    const struct doc_node *wh = doc_map_get(repo, "webhook");
+    const struct doc_node *bells = doc_map_get(wh, "doorbells");
+    const struct doc_node *refused = doc_map_get(wh, "refused");
+    const struct doc_node *act = doc_map_get(wh, "socketActivated");
+    printf("webhook     %s%s, %lld doorbell%s (last %s), %lld refused\n", s(wh, "listen", "?"),
+           doc_is(act, DOC_BOOL) && act->u.b ? " (from systemd)" : "",
+           (long long)(doc_is(bells, DOC_INT) ? bells->u.i : 0),
+           doc_is(bells, DOC_INT) && bells->u.i == 1 ? "" : "s",
+           cli_status_age(doc_map_str(wh, "lastDoorbell"), a2, sizeof(a2)),
+           (long long)(doc_is(refused, DOC_INT) ? refused->u.i : 0));
+  }
   if (doc_map_str(target, "commit")) {
     const struct doc_node *v = doc_map_get(target, "verified");
     printf("target      %s \"%s\", %s%s%s%s\n", shortc(s(target, "commit", NULL), c1),

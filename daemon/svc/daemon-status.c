@@ -136,6 +136,24 @@ int svc_status_write(const struct svc *d, struct err *err) {
   set_time(a, repo, "lastPoll", d->last_poll);
   set_s(a, repo, "head", d->head);
   set_s(a, repo, "error", d->poll_error);
+  if (d->webhook) { /* ---- webhook (webhook.h) ---- */
+    struct doc_node *wh = doc_new_map(a);
+    struct webhook_stats ws;
+    uint64_t total = 0, refused = 0;
+    webhook_server_stats(d->webhook, &ws);
+    for (size_t i = 0; i < _WEBHOOK_RESULT_MAX; i++) {
+      total += ws.requests[i];
+      if (i != WEBHOOK_RESULT_DOORBELL && i != WEBHOOK_RESULT_IGNORED && i != WEBHOOK_RESULT_PING)
+        refused += ws.requests[i];
+    }
+    set_s(a, wh, "listen", webhook_server_address(d->webhook));
+    doc_map_set(a, wh, "socketActivated", doc_new_bool(a, webhook_server_activated(d->webhook)));
+    set_n(a, wh, "requests", total);
+    set_n(a, wh, "doorbells", ws.requests[WEBHOOK_RESULT_DOORBELL]);
+    set_n(a, wh, "refused", refused);
+    set_time(a, wh, "lastDoorbell", ws.last_doorbell);
+    doc_map_set(a, repo, "webhook", wh);
+  }
   doc_map_set(a, root, "repository", repo);
   set_s(a, target, "commit", d->target);
   if (t) {
@@ -258,6 +276,15 @@ int svc_metrics_write(const struct svc *d, struct err *err) {
                  "# TYPE egressd_commits_rejected_total counter\n"
                  "egressd_commits_rejected_total %lu\n",
              d->polls, d->poll_failures, d->commits_rejected);
+  if (d->webhook) { /* ---- webhook (webhook.h): every result, 0 included ---- */
+    struct webhook_stats ws;
+    webhook_server_stats(d->webhook, &ws);
+    buf_puts(&b, "# HELP egressd_webhook_requests_total Webhook requests by what became of them.\n"
+                 "# TYPE egressd_webhook_requests_total counter\n");
+    for (size_t i = 0; i < _WEBHOOK_RESULT_MAX; i++)
+      buf_printf(&b, "egressd_webhook_requests_total{result=\"%s\"} %lu\n",
+                 webhook_result_name((enum webhook_result)i), ws.requests[i]);
+  }
   buf_puts(&b, "# HELP egressd_syncs_total Syncs per cluster.\n# TYPE egressd_syncs_total counter\n");
   for (size_t i = 0; i < d->n_clusters; i++) {
     buf_puts(&b, "egressd_syncs_total{cluster=\"");

@@ -1121,6 +1121,11 @@ static const char *needs_restart(const struct hostconfig *a, const struct hostco
     return "ledger.key";
   if (!str_same(a->ledger_origin, b->ledger_origin))
     return "ledger.origin";
+  /* the webhook's socket is bound (or passed by systemd) once */
+  if (a->repo.webhook.enabled != b->repo.webhook.enabled)
+    return "repository.webhook";
+  if (!str_same(a->repo.webhook.listen, b->repo.webhook.listen))
+    return "repository.webhook.listen";
   return NULL;
 }
 
@@ -1203,6 +1208,17 @@ static void reload(struct svc *d) {
     kube_client_free(old[k].client);
   }
   free(old);
+  /* ---- webhook: the followed ref and the secret, read again ---- */
+  if (d->webhook) {
+    struct buf secret = BUF_INIT;
+    err_clear(&err);
+    if (webhook_secret_load(d->hc->repo.webhook.secret_file, &secret, &err) == 0)
+      webhook_server_update(d->webhook, d->hc->repo.ref, &secret); /* takes the secret */
+    else
+      log_error("webhook: %s; the previous secret stays", err.msg);
+    buf_dispose_secret(&secret);
+  }
+  /* ---- end webhook ---- */
   log_set_max_level(d->hc->log_level);
   d->next_poll = 0;
   log_notice("reloaded %s: %zu cluster%s%s", d->config_path, d->n_clusters,
@@ -1326,6 +1342,19 @@ int svc_run(const struct svc_run_options *opts) {
     log_error("not starting: %s", err.msg);
     goto out;
   }
+  /* ---- webhook: the push doorbell (webhook.h); its thread inherits the
+   * blocked signals ---- */
+  if (d->hc->repo.webhook.enabled) {
+    if (webhook_server_start(d->hc, &d->webhook, &err) < 0) {
+      log_error("not starting: %s", err.msg);
+      notify_sendf("STATUS=not starting: webhook: %s", err.msg);
+      goto out;
+    }
+    log_notice("webhook: listening on %s%s for pushes to %s", webhook_server_address(d->webhook),
+               webhook_server_activated(d->webhook) ? " (the socket systemd passed)" : "",
+               d->hc->repo.ref);
+  }
+  /* ---- end webhook ---- */
   job_ctxs = xcalloc(d->hc->n_clusters + 1, sizeof(*job_ctxs));
   clusters_setup(d);
   d->watchdog_usec = notify_watchdog_usec();
@@ -1340,8 +1369,9 @@ int svc_run(const struct svc_run_options *opts) {
   notify_send("READY=1");
 
   for (;;) {
-    struct pollfd fds[3] = {{d->sigfd, POLLIN, 0}, {d->ctlfd, POLLIN, 0},
-                            {gitworker_fd(d->git), POLLIN, 0}};
+    struct pollfd fds[4] = {{d->sigfd, POLLIN, 0}, {d->ctlfd, POLLIN, 0},
+                            {gitworker_fd(d->git), POLLIN, 0},
+                            {d->webhook ? webhook_server_fd(d->webhook) : -1, POLLIN, 0}};
     uint64_t now;
     bool finished;
 
@@ -1352,6 +1382,17 @@ int svc_run(const struct svc_run_options *opts) {
         control_serve(d);
     }
     git_result(d);
+    /* ---- webhook: a doorbell polls at once; while a poll runs, the next
+     * one follows it (next_poll in the past), since the push may have
+     * landed after that poll read the remote's ref ---- */
+    if (d->webhook) {
+      bool changed = false;
+      if (webhook_server_take(d->webhook, &changed))
+        d->next_poll = 0; /* the poll's result publishes the counters too */
+      else if (changed)
+        d->dirty = true;  /* the counters in status.json and the metrics */
+    }
+    /* ---- end webhook ---- */
     finished = false;
     for (size_t i = 0; i < d->n_clusters; i++) {
       struct svc_cluster *c = &d->clusters[i];
@@ -1393,7 +1434,7 @@ int svc_run(const struct svc_run_options *opts) {
       d->next_watchdog = now + d->watchdog_usec / 2;
     }
     publish(d, false);
-    kube_loop_run_once(d->loop, next_deadline(d), fds, 3);
+    kube_loop_run_once(d->loop, next_deadline(d), fds, d->webhook ? 4 : 3);
   }
   /* stop: whatever did not finish in the grace time is recorded as interrupted */
   for (size_t i = 0; i < d->n_clusters; i++)
@@ -1409,6 +1450,7 @@ out:
   free(job_ctxs);
   job_ctxs = NULL;
   gitworker_stop(d->git);
+  webhook_server_stop(d->webhook);
   for (size_t i = 0; i < SVC_REPO_SLOTS; i++)
     intent_repo_free(d->repos[i].repo);
   fleet_rollout_dispose(&d->rollout);

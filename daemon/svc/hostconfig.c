@@ -20,6 +20,7 @@
 #include "base/timeutil.h"
 #include "doc/doc-schema.h"
 #include "doc/doc.h"
+#include "svc/webhook.h"
 
 #define HOSTCONFIG_MAX_BYTES (1u << 20)
 
@@ -39,6 +40,11 @@ static const struct doc_schema s_istio = {DOC_SCHEMA_STR, .enum_values = istio_v
 static const char *const levels[] = {"debug", "info", "notice", "warning", "error", NULL};
 static const struct doc_schema s_level = {DOC_SCHEMA_STR, .enum_values = levels};
 
+/* repository.webhook: the push doorbell (svc/webhook.h) */
+static const struct doc_schema_field webhook_fields[] = {
+    {"listen", &s_str, false}, {"secretFile", &s_path, true}, {NULL}};
+static const struct doc_schema s_webhook = {DOC_SCHEMA_OBJECT, .fields = webhook_fields};
+
 static const struct doc_schema_field repository_fields[] = {
     {"url", &s_str, true},
     {"ref", &s_str, false},
@@ -52,6 +58,7 @@ static const struct doc_schema_field repository_fields[] = {
     {"passwordFile", &s_path, false},
     {"allowRewrite", &s_bool, false},
     {"maxFetchBytes", &s_bytes, false},
+    {"webhook", &s_webhook, false},
     {NULL}};
 static const struct doc_schema s_repository = {DOC_SCHEMA_OBJECT, .fields = repository_fields};
 
@@ -138,6 +145,39 @@ static void opt_bool(const struct doc_node *n, const char *key, bool *out) {
     *out = v->u.b;
 }
 
+/* repository.webhook: the listen address must parse and the secret file
+ * be readable now, so a typo is found at load (and at reload), not when
+ * the first push arrives. Its content is checked and wiped at once; the
+ * server reads it again when it starts. */
+static void apply_webhook(struct ctx *x, const struct doc_node *w) {
+  struct hostconfig *c = x->c;
+  const struct doc_pair *p;
+
+  if (!doc_is(w, DOC_MAP))
+    return;
+  c->repo.webhook.enabled = true;
+  c->repo.webhook.listen = opt_str(w, "listen");
+  c->repo.webhook.secret_file = opt_path(x, w, "secretFile");
+  if (c->repo.webhook.listen && (p = doc_map_pair(w, "listen"))) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    const char *why;
+    char shown[200];
+    if (webhook_listen_parse(c->repo.webhook.listen, &ss, &len, &why) < 0)
+      diag_error(x->d, p->value->file, p->value->line, p->value->col,
+                 "repository.webhook.listen '%s' %s",
+                 str_escape(shown, sizeof(shown), c->repo.webhook.listen), why);
+  }
+  if (c->repo.webhook.secret_file && (p = doc_map_pair(w, "secretFile"))) {
+    struct buf secret = BUF_INIT;
+    struct err e = ERR_INIT;
+    if (webhook_secret_load(c->repo.webhook.secret_file, &secret, &e) < 0)
+      diag_error(x->d, p->value->file, p->value->line, p->value->col,
+                 "repository.webhook.secretFile: %s", e.msg);
+    buf_dispose_secret(&secret);
+  }
+}
+
 static void apply_repository(struct ctx *x, const struct doc_node *r) {
   struct hostconfig *c = x->c;
   const struct doc_pair *p;
@@ -161,6 +201,7 @@ static void apply_repository(struct ctx *x, const struct doc_node *r) {
   opt_bool(r, "allowRewrite", &c->repo.allow_rewrite);
   if (doc_is(v = doc_map_get(r, "maxFetchBytes"), DOC_INT))
     c->repo.max_fetch_bytes = (uint64_t)v->u.i;
+  apply_webhook(x, doc_map_get(r, "webhook"));
 
   if ((p = doc_map_pair(r, "url")) && doc_is(p->value, DOC_STR)) {
     const char *u = p->value->u.str.s;
@@ -449,6 +490,8 @@ void hostconfig_free(struct hostconfig *c) {
   free(c->repo.token_file);
   free(c->repo.username);
   free(c->repo.password_file);
+  free(c->repo.webhook.listen);
+  free(c->repo.webhook.secret_file);
   free(c->verify.allowed_signers);
   free(c->verify.revoked_keys);
   free(c->istio_api_version);

@@ -53,6 +53,11 @@ struct hostconfig {
     char *password_file;     /* HTTPS basic auth password */
     bool allow_rewrite;      /* accept non-fast-forward history */
     uint64_t max_fetch_bytes;
+    struct {
+      bool enabled;          /* repository.webhook is set (svc/webhook.h) */
+      char *listen;          /* "127.0.0.1:9419"; NULL: the socket systemd passes */
+      char *secret_file;     /* checked readable at load; read by the server */
+    } webhook;
   } repo;
   struct {
     enum hostconfig_verify policy;  /* default all */

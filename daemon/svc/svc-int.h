@@ -15,6 +15,7 @@
 #include "svc/gitworker.h"
 #include "svc/hostconfig.h"
 #include "svc/svc.h"
+#include "svc/webhook.h"
 
 #define SVC_REPO_SLOTS 8
 #define SVC_HISTOGRAM_BUCKETS 10
@@ -97,6 +98,7 @@ struct svc {
   struct ledger_key *key;
   struct kube_loop *loop;
   struct gitworker *git;
+  struct webhook_server *webhook; /* webhook.h; NULL: repository.webhook is not set */
   struct svc_cluster *clusters;
   size_t n_clusters;
   struct svc_repo repos[SVC_REPO_SLOTS];

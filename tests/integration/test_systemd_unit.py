@@ -23,6 +23,7 @@ SRC = os.environ.get("EGRESSD_SOURCE_DIR",
                      os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 UNIT = os.path.join(SRC, "systemd", "egressd.service")
 SYSUSERS = os.path.join(SRC, "systemd", "egressd.sysusers")
+SOCKET = os.path.join(SRC, "systemd", "egressd-webhook.socket")
 MAX_EXPOSURE = 1.5
 
 # What the hardened unit still allows, each for a reason (docs/systemd.md,
@@ -188,6 +189,28 @@ class UnitFileTest(unittest.TestCase):
         self.assertGreater(int(s[(svc, "TimeoutStopSec")].rstrip("s")), 20)
         self.assertEqual(s[("[Install]", "WantedBy")], "multi-user.target")
 
+    # -- the webhook doorbell's socket (socket activation) ----------------------
+    def test_webhook_socket_verifies_and_feeds_the_service(self):
+        service = self.unit_copy()
+        shutil.copy(SOCKET, self.tmp)
+        sock = os.path.join(self.tmp, "egressd-webhook.socket")
+        r = systemd_analyze("verify", "--man=no", "--recursive-errors=yes", sock, service)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        with open(SOCKET) as f:
+            lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+        s = dict(l.split("=", 1) for l in lines if "=" in l)
+        # what the daemon looks for in LISTEN_FDNAMES, and the unit it goes to
+        self.assertEqual(s["FileDescriptorName"], "webhook")
+        self.assertEqual(s["Service"], "egressd.service")
+        self.assertEqual(s["ListenStream"], "127.0.0.1:9419")
+        self.assertEqual(s["Accept"], "no")
+        # and verify would notice a socket that feeds no service
+        with open(sock, "w") as f:
+            f.write("\n".join(lines).replace("Service=egressd.service", "Service=nosuch.service"))
+        r = systemd_analyze("verify", "--man=no", "--recursive-errors=yes", sock, service)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nosuch.service", r.stderr)
+
     def test_sysusers_file_creates_the_user_of_the_unit(self):
         self.need("systemd-sysusers", "systemd")
         root = os.path.join(self.tmp, "root")
@@ -223,6 +246,8 @@ class UnitFileTest(unittest.TestCase):
             self.assertEqual(unit, f.read())  # /usr/bin/egressd already
         self.assertTrue(filecmp.cmp(os.path.join(usr, "lib", "sysusers.d", "egressd.conf"),
                                     SYSUSERS, shallow=False))
+        self.assertTrue(filecmp.cmp(os.path.join(usr, "lib", "systemd", "system",
+                                                 "egressd-webhook.socket"), SOCKET, shallow=False))
         self.assertTrue(filecmp.cmp(os.path.join(usr, "share", "doc", "egressd", "examples",
                                                  "egressd.yaml"),
                                     os.path.join(SRC, "docs", "examples", "egressd.yaml"),
