@@ -58,6 +58,10 @@ struct opctx {
   struct apply_job *job;
   size_t index;              /* object index, or kind */
   struct kube_op *op;        /* NULL when not in flight */
+  /* the answer to a write: parsed here and freed once its callback has
+   * taken what the job keeps (a few fields), so a job of thousands of
+   * writes does not hold every object the server sent back */
+  struct doc_arena *scratch;
 };
 
 struct apply_job {
@@ -287,6 +291,11 @@ static void object_fail(struct apply_job *j, size_t i, int r, const char *fmt, .
   j->res.failed++;
 }
 
+static int64_t generation(const struct doc_node *o) {
+  const struct doc_node *n = doc_path(o, "metadata.generation");
+  return doc_is(n, DOC_INT) ? n->u.i : -1;
+}
+
 static void object_record(struct apply_object *o, const struct doc_node *live) {
   const char *rv = doc_path_str(live, "metadata.resourceVersion");
   const char *uid = doc_path_str(live, "metadata.uid");
@@ -295,7 +304,24 @@ static void object_record(struct apply_object *o, const struct doc_node *live) {
   free(o->uid);
   o->resource_version = rv ? xstrdup(rv) : NULL;
   o->uid = uid ? xstrdup(uid) : NULL;
-  o->live = live;
+  o->generation = generation(live);
+  o->meta_digest = apply_meta_digest(live);
+  o->seen = true;
+}
+
+uint64_t apply_meta_digest(const struct doc_node *obj) {
+  struct buf b = BUF_INIT;
+  uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+
+  doc_emit_json(doc_path(obj, "metadata.labels"), &b, 0);
+  buf_puts(&b, "\n");
+  doc_emit_json(doc_path(obj, "metadata.annotations"), &b, 0);
+  for (size_t i = 0; i < b.len; i++) {
+    h ^= (unsigned char)b.data[i];
+    h *= 1099511628211ULL;
+  }
+  buf_dispose(&b);
+  return h ? h : 1;
 }
 
 static void report_progress(struct apply_job *j) {
@@ -828,11 +854,6 @@ static void phase_check(struct apply_job *j) {
 
 /* ---- apply, rank by rank ---- */
 
-static int64_t generation(const struct doc_node *o) {
-  const struct doc_node *n = doc_path(o, "metadata.generation");
-  return doc_is(n, DOC_INT) ? n->u.i : -1;
-}
-
 /* Is @kr the API server's answer to a write into namespace @ns that does not
  * exist? (404 NotFound with the message `namespaces "<ns>" not found`; the
  * message is the one part of the Status kept in the err, and a kind the
@@ -875,6 +896,8 @@ static void on_applied(void *userdata, const struct kube_result *kr) {
     else
       j->res.updated++;
   }
+  doc_arena_free(oc->scratch); /* kr->object with it */
+  oc->scratch = NULL;
   phase_apply(j);
 }
 
@@ -934,8 +957,11 @@ static void phase_apply(struct apply_job *j) {
       }
       if (j->req.flags & APPLY_DRY_RUN)
         flags |= KUBE_APPLY_DRY_RUN;
-      if (kube_client_apply(j->req.client, &ref, it->desired, flags, j->arena, on_applied,
-                            &j->ops[i], &j->ops[i].op, &e) < 0) {
+      j->ops[i].scratch = doc_arena_new();
+      if (kube_client_apply(j->req.client, &ref, it->desired, flags, j->ops[i].scratch,
+                            on_applied, &j->ops[i], &j->ops[i].op, &e) < 0) {
+        doc_arena_free(j->ops[i].scratch);
+        j->ops[i].scratch = NULL;
         object_fail(j, i, e.code, "%s", e.msg);
         continue;
       }
@@ -1486,6 +1512,8 @@ static void cancel(struct opctx *oc) {
     kube_op_cancel(oc->op);
     oc->op = NULL;
   }
+  doc_arena_free(oc->scratch);
+  oc->scratch = NULL;
 }
 
 void apply_job_free(struct apply_job *j) {

@@ -89,9 +89,12 @@ struct apply_object {
   bool namespace_missing;   /* it failed because its namespace does not exist */
   char *resource_version;   /* after the write (or as read, when unchanged) */
   char *uid;
-  /* the object as the server last returned it (the write's answer, or as
-   * read); NULL when never seen; valid until apply_job_free() */
-  const struct doc_node *live;
+  /* of the object as the server last returned it (the write's answer, or
+   * as read), when seen: metadata.generation (-1: none) and
+   * apply_meta_digest() */
+  bool seen;
+  int64_t generation;
+  uint64_t meta_digest;
 };
 
 struct apply_result {
@@ -191,6 +194,10 @@ void apply_inventory_dispose(struct strmap *inv);
 
 /* The label selector of egressd's objects of Fleet @instance. */
 char *apply_selector(const char *instance);
+
+/* A digest of @obj's labels and annotations (never 0), to tell a change of
+ * them from one of status or bookkeeping without keeping the object. */
+uint64_t apply_meta_digest(const struct doc_node *obj);
 
 /* Where kind @k lives on the cluster of @c, whose discovery is cached, for
  * networking.istio.io version @istio: the version egressd renders it at

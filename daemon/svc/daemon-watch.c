@@ -40,7 +40,6 @@
 
 #include <sodium.h>
 
-#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/str.h"
@@ -120,19 +119,6 @@ static char *object_key(const char *kind, const char *ns, const char *name) {
   return xasprintf("%s/%s/%s", kind, ns ? ns : "", name);
 }
 
-static uint64_t meta_digest(const struct doc_node *obj) {
-  struct buf b = BUF_INIT;
-  uint64_t h = 0;
-
-  doc_emit_json(doc_path(obj, "metadata.labels"), &b, 0);
-  buf_puts(&b, "\n");
-  doc_emit_json(doc_path(obj, "metadata.annotations"), &b, 0);
-  crypto_generichash((unsigned char *)&h, sizeof(h), (const unsigned char *)b.data, b.len, NULL,
-                     0);
-  buf_dispose(&b);
-  return h ? h : 1; /* 0 means "not known" */
-}
-
 static void seen_of(struct svc_watch_seen *s, enum render_kind kind, const struct doc_node *obj,
                     bool deleted) {
   const struct doc_node *gen = doc_path(obj, "metadata.generation");
@@ -140,8 +126,8 @@ static void seen_of(struct svc_watch_seen *s, enum render_kind kind, const struc
   s->key = object_key(render_kind_info(kind)->kind, doc_path_str(obj, "metadata.namespace"),
                       doc_path_str(obj, "metadata.name"));
   str_copy(s->rv, sizeof(s->rv), doc_path_str(obj, "metadata.resourceVersion"));
-  s->gen = doc_is(gen, DOC_INT) ? gen->u.i : 0;
-  s->meta = meta_digest(obj);
+  s->gen = doc_is(gen, DOC_INT) ? gen->u.i : -1;
+  s->meta = apply_meta_digest(obj);
   s->deleted = deleted;
   s->failed = str_eq(doc_path_str(obj, "status.Status"), "ReconcileFailed");
 }
@@ -379,15 +365,9 @@ void svc_watch_job_done(struct svc *d, struct svc_cluster *c, const struct apply
     }
     k->gone = false;
     str_copy(k->rv, sizeof(k->rv), o->resource_version);
-    if (o->live) {
-      const struct doc_node *gen = doc_path(o->live, "metadata.generation");
-      k->gen = doc_is(gen, DOC_INT) ? gen->u.i : 0;
-      k->meta = meta_digest(o->live);
-      k->judged = true;
-      k->failed = str_eq(doc_path_str(o->live, "status.Status"), "ReconcileFailed");
-    } else {
-      k->judged = false;
-    }
+    k->gen = o->generation;
+    k->meta = o->meta_digest;
+    k->judged = o->seen;
   }
 held:
   if (!ws)
