@@ -227,6 +227,8 @@ int kube_client_new_take(struct kube_loop *loop, const char *name, struct kube_c
     kube_client_free(c);
     return r;
   }
+  kube_loop_clients_changed(loop, +1);
+  c->counted = true;
   *ret = c;
   return 0;
 }
@@ -251,6 +253,8 @@ void kube_client_free(struct kube_client *c) {
   kube_ops_cancel_all(c);
   while (c->requests)
     kube_http_cancel(c->requests);
+  if (c->counted)
+    kube_loop_clients_changed(c->loop, -1);
   if (c->auth.c)
     kube_auth_dispose(&c->auth);
   kube_discovery_free(c->disco);

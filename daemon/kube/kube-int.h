@@ -93,6 +93,7 @@ struct kube_loop {
   struct kube_timer *timers;    /* sorted by deadline */
   struct kube_fdw *fdws;
   size_t n_timers, n_fdws, n_easy;
+  size_t n_clients;             /* the connection cache grows with them */
   uint64_t fdw_ids;
   struct ptrvec streams;        /* struct kube_http with stream data to deliver */
   uint64_t rng;                 /* xorshift state for backoff jitter */
@@ -104,6 +105,9 @@ void kube_timer_disarm(struct kube_loop *l, struct kube_timer *t);
 void kube_fdw_add(struct kube_loop *l, struct kube_fdw *w);
 void kube_fdw_del(struct kube_loop *l, struct kube_fdw *w);
 uint32_t kube_loop_random(struct kube_loop *l);
+/* A client joined (+1) or left (-1) @l: the connection cache is sized for
+ * them all. */
+void kube_loop_clients_changed(struct kube_loop *l, int delta);
 /* Run the loop until *@done is set or @timeout_usec passed. */
 int kube_loop_run_until(struct kube_loop *l, const bool *done, uint64_t timeout_usec);
 /* Called by kube-loop.c for each finished transfer (kube-http.c). */
@@ -264,6 +268,7 @@ struct disco_run;
 
 struct kube_client {
   struct kube_loop *loop;
+  bool counted;                 /* in loop->n_clients */
   char *name;
   struct kube_config *cfg;
   struct kube_options opts;

@@ -23,8 +23,9 @@
 #include "base/timeutil.h"
 #include "kube/kube-int.h"
 
-/* see kube_loop_new() */
+/* see kube_loop_new() and kube_loop_clients_changed() */
 #define KUBE_LOOP_MAX_CACHED_CONNECTIONS 64
+#define KUBE_LOOP_CACHED_PER_CLIENT 8
 #define KUBE_LOOP_MAX_HOST_CONNECTIONS 16
 
 int kube_loop_new(struct kube_loop **ret, struct err *err) {
@@ -59,6 +60,25 @@ int kube_loop_new(struct kube_loop **ret, struct err *err) {
     randombytes_buf(&l->rng, sizeof(l->rng));
   *ret = l;
   return 0;
+}
+
+/* Over HTTP/1.1 every request in flight has a connection of its own, and a
+ * cluster's job keeps up to 8 writes (or its LISTs) in flight: a cache
+ * smaller than what all clusters use at once closes connections the next
+ * request of the same cluster then opens again, with a TLS handshake (a
+ * rollout of 100 clusters made one connection per request with a cache of
+ * 64). Over HTTP/2 a cluster needs one connection whatever the size. Idle
+ * connections still close after libcurl's CURLOPT_MAXAGE_CONN (118 s). */
+void kube_loop_clients_changed(struct kube_loop *l, int delta) {
+  size_t want;
+
+  if (delta < 0 && l->n_clients == 0)
+    return;
+  l->n_clients = delta < 0 ? l->n_clients - 1 : l->n_clients + 1;
+  want = l->n_clients * KUBE_LOOP_CACHED_PER_CLIENT;
+  if (want < KUBE_LOOP_MAX_CACHED_CONNECTIONS)
+    want = KUBE_LOOP_MAX_CACHED_CONNECTIONS;
+  curl_multi_setopt(l->multi, CURLMOPT_MAXCONNECTS, (long)want);
 }
 
 void kube_loop_free(struct kube_loop *l) {
