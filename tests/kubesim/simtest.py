@@ -18,6 +18,8 @@ KUBESIM = os.path.join(HERE, "kubesim")
 # a subset of kubesim's, on DIR/control.port): to see where kubesim and the
 # real server part (tests/realk8s/parity compares them systematically)
 REAL = os.environ.get("EGRESSD_TEST_APISERVER", "kubesim") == "real"
+# more kubesim options for every test (ctest runs the suite again with --light)
+EXTRA_ARGS = os.environ.get("KUBESIM_TEST_ARGS", "").split()
 REALK8S = os.path.join(HERE, "..", "realk8s", "realk8s")
 
 
@@ -52,7 +54,7 @@ class Sim(object):
         self.dir = tempfile.mkdtemp(prefix="kubesim-test-")
         self.clusters = list(clusters)
         self.log = open(os.path.join(self.dir, "kubesim.log"), "w")
-        prog = [REALK8S] if REAL else ["/usr/bin/python3", KUBESIM]
+        prog = [REALK8S] if REAL else ["/usr/bin/python3", KUBESIM] + EXTRA_ARGS
         self.proc = subprocess.Popen(
             prog + ["--dir", self.dir, "--clusters", ",".join(clusters)] + list(args),
             stdout=self.log, stderr=subprocess.STDOUT)

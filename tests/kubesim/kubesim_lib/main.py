@@ -81,6 +81,9 @@ def main(argv=None):
                     help="watch bookmark period when allowWatchBookmarks=true (default 5)")
     ap.add_argument("--history", type=int, default=10000, metavar="N",
                     help="watch events kept per cluster before compaction (default 10000)")
+    ap.add_argument("--light", action="store_true",
+                    help="one accept thread for every listener (epoll) instead of one polling thread "
+                         "per listener: for hundreds of clusters in one process; same wire behaviour")
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -112,7 +115,7 @@ def main(argv=None):
         write(ca, f.read(), 0o644)
     ccrt, ckey = pki["clients"]["cert-admin"]
 
-    sim = Sim(d)
+    sim = Sim(d, light=args.light)
     sim.make_ssl(pki)
     for n in names:
         versions, gen = parse_istio(istio.get(n, "head"))

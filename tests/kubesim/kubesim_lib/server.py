@@ -2,9 +2,12 @@
 the request log, the /_sim/ control API, and the REST routes of api.Cluster.
 
 Threading: one thread per connection (HTTP/1.1 keep-alive); watches stream
-chunked JSON from the watcher queue.  Everything a handler shares lives in
-ClusterCtx, guarded by the store lock (objects) or small locks (log, faults,
-tokens).  Sim.stop() closes listeners and ends watches (SIGTERM/SIGINT).
+chunked JSON from the watcher queue.  Connections are accepted by one
+serve_forever thread per listener (polling every 0.1 s), or with --light by
+one Acceptor thread for every listener (epoll, no polling).  Everything a
+handler shares lives in ClusterCtx, guarded by the store lock (objects) or
+small locks (log, faults, tokens).  Sim.stop() closes listeners and ends
+watches (SIGTERM/SIGINT).
 """
 import base64
 import email.utils
@@ -12,6 +15,7 @@ import http.server
 import json
 import os
 import secrets
+import selectors
 import socket
 import socketserver
 import ssl
@@ -186,12 +190,75 @@ class ClusterCtx(object):
         return User("system:anonymous", ["system:unauthenticated"], "anonymous")
 
 
+class Acceptor(object):
+    """--light: one thread accepts the connections of every listener (epoll,
+    woken by a pipe when a listener is added or removed), where by default each
+    listener has its own serve_forever thread that polls every 0.1 s. What is
+    done with a connection is the same: TLSServer's verify_request, then a
+    thread per connection (ThreadingMixIn)."""
+
+    def __init__(self):
+        self.sel = selectors.DefaultSelector()
+        self.lock = threading.Lock()
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        self.sel.register(self.rfd, selectors.EVENT_READ, None)
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, name="acceptor", daemon=True)
+        self.thread.start()
+
+    def _wake(self):
+        try:
+            os.write(self.wfd, b"x")
+        except OSError:
+            pass
+
+    def add(self, srv):
+        with self.lock:
+            self.sel.register(srv.socket, selectors.EVENT_READ, srv)
+        self._wake()
+
+    def remove(self, srv):
+        with self.lock:
+            try:
+                self.sel.unregister(srv.socket)
+            except (KeyError, ValueError):
+                pass
+        self._wake()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                events = self.sel.select()
+            except OSError:
+                continue
+            for key, _ in events:
+                if key.data is None:
+                    try:
+                        os.read(self.rfd, 4096)
+                    except OSError:
+                        pass
+                    continue
+                with self.lock:
+                    live = self.sel.get_map().get(key.fd) is key
+                if live:
+                    # accept, verify_request, a thread for the connection; an
+                    # accept on a listener closed meanwhile fails quietly
+                    key.data._handle_request_noblock()
+
+    def stop(self):
+        self.stopped = True
+        self._wake()
+        self.thread.join(2)
+
+
 class Sim(object):
-    def __init__(self, directory):
+    def __init__(self, directory, light=False):
         self.dir = directory
         self.clusters = {}
         self.ssl_ctx = None
         self.stopping = threading.Event()
+        self.acceptor = Acceptor() if light else None
 
     def make_ssl(self, pki):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -205,16 +272,25 @@ class Sim(object):
         srv = TLSServer(("127.0.0.1", ctx.port), Handler, self.ssl_ctx, ctx)
         ctx.port = srv.server_address[1]
         ctx.listener = srv
+        if self.acceptor is not None:
+            self.acceptor.add(srv)
+            return
         t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1},
                              name="listener-" + ctx.name, daemon=True)
         t.start()
+
+    def close_listener(self, srv):
+        if self.acceptor is not None:
+            self.acceptor.remove(srv)
+        else:
+            srv.shutdown()
+        srv.server_close()
 
     def stop_listener(self, ctx):
         srv = ctx.listener
         ctx.listener = None
         if srv is not None:
-            srv.shutdown()
-            srv.server_close()
+            self.close_listener(srv)
 
     def set_unreachable(self, ctx, mode, duration_ms=None):
         if ctx.timer is not None:
@@ -256,8 +332,9 @@ class Sim(object):
             srv = ctx.listener
             ctx.listener = None
             if srv is not None:
-                srv.shutdown()
-                srv.server_close()
+                self.close_listener(srv)
+        if self.acceptor is not None:
+            self.acceptor.stop()
 
 
 class TLSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
