@@ -918,7 +918,7 @@ def main():
                     help="intents in the generated config repo (default 100)")
     ap.add_argument("--repo", choices=("gen", "example"), default="gen",
                     help="gen: bench/render/gen-repo.py with --intents (default); example: "
-                         "repo-layout/example (10 intents, 27-30 objects per cluster)")
+                         "repo-layout/example (7 intents, 27-30 objects per cluster)")
     ap.add_argument("-p", "--emulators", type=int, default=0,
                     help="kubesim processes (default: 1 up to 20 clusters, else one per 125, at least 2)")
     ap.add_argument("--quiet", type=float, default=60, help="quiet window, seconds (default 60)")

@@ -20,11 +20,13 @@
 #
 # Prerequisites (Debian 12): /usr/bin/python3 (standard library only), git
 # (git daemon), openssh-client (ssh-keygen), openssl (kubesim's certificates),
-# and an egressd binary (default build/daemon/cli/egressd:
+# optionally linux-perf (counts egressd's new connections), and an egressd
+# binary (default build/daemon/cli/egressd:
 # cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2).
-# sh tests/install-deps.sh installs them all. Memory: about 5 MiB per emulated
-# cluster with 100 intents, so 1,000 clusters need ~6 GiB free; runs on loopback
-# only.
+# sh tests/install-deps.sh installs the packages. Memory: the emulators hold
+# about 9.5 MiB per cluster with 100 intents (1,000 clusters: ~10 GiB), egressd
+# up to ~1 GiB. Time: 10 clusters ~5 min, 100 ~8 min, 300 ~18 min on 2 cores.
+# Runs on loopback only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 exec /usr/bin/python3 "$here/bench-fleet.py" "$@"
