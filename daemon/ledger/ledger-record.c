@@ -29,7 +29,11 @@
 const struct doc_limits record_limits = {
     .max_bytes = LEDGER_RECORD_MAX,
     .max_depth = 16,
-    .max_nodes = 65536,
+    /* every record the writer formats must parse back: a node of canonical
+     * JSON takes at least two bytes (a one-digit number and its comma),
+     * so no record within max_bytes has more nodes than this (an apply
+     * result of a cluster of 4,026 objects had more than 65,536) */
+    .max_nodes = LEDGER_RECORD_MAX / 2,
     .max_docs = 1,
     .max_scalar = LEDGER_RECORD_MAX,
 };

@@ -692,6 +692,40 @@ START_TEST(test_ledger_record_format_refuses_reserved_keys_and_huge_records) {
 }
 END_TEST
 
+/* A drift record of a cluster with many objects (the fleet benchmark's
+ * 4,026 per cluster made apply-result records of more than 65,536 nodes,
+ * which the writer formatted and then refused to parse back): any record
+ * within LEDGER_RECORD_MAX bytes round-trips. */
+START_TEST(test_ledger_record_of_many_objects_round_trips) {
+  enum { N = 8000 };
+  struct doc_arena *a = doc_arena_new();
+  struct ledger_object *objs = xcalloc(N, sizeof(*objs));
+  char(*names)[16] = xcalloc(N, sizeof(*names));
+  static const char *const fields[] = {"spec.hosts[0]"};
+  struct ledger_change ch = {"c1", COMMIT_A, objs, N};
+  struct ledger_record rec;
+  struct buf line = BUF_INIT;
+  struct err e = ERR_INIT;
+  uint8_t root[32] = {0};
+
+  for (size_t i = 0; i < N; i++) {
+    snprintf(names[i], sizeof(names[i]), "o%zu", i);
+    objs[i] = (struct ledger_object){.api_version = "v1", .kind = "K", .namespace = "n",
+                                     .name = names[i], .action = "reapplied",
+                                     .change = "modified", .fields = fields, .n_fields = 1};
+  }
+  ck_assert_ok(ledger_record_format(0, "2026-11-27T00:00:01Z", LEDGER_TYPE_DRIFT, root,
+                                    ledger_fields_drift(a, &ch), &line, &e), &e);
+  ck_assert_uint_le(line.len, LEDGER_RECORD_MAX);
+  ck_assert_ok(ledger_record_parse(a, line.data, line.len, &rec, &e), &e);
+  ck_assert_uint_eq(doc_len(doc_map_get(rec.object, "objects")), N);
+  buf_dispose(&line);
+  free(names);
+  free(objs);
+  doc_arena_free(a);
+}
+END_TEST
+
 /* ---- the writer ---- */
 
 static struct ledger *open_ledger(const char *dir, const struct ledger_key *k, bool create,
@@ -1501,6 +1535,7 @@ static Suite *ledger_suite(void) {
   tcase_add_test(tc, test_ledger_record_strings_round_trip_escapes_and_utf8);
   tcase_add_test(tc, test_ledger_record_parse_rejects_what_the_writer_never_writes);
   tcase_add_test(tc, test_ledger_record_format_refuses_reserved_keys_and_huge_records);
+  tcase_add_test(tc, test_ledger_record_of_many_objects_round_trips);
   tcase_add_test(tc, test_ledger_create_writes_golden_files);
   tcase_add_test(tc, test_ledger_append_checks_before_writing);
   tcase_add_test(tc, test_ledger_second_writer_gets_busy_with_pid);
