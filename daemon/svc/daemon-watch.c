@@ -248,6 +248,14 @@ static void on_relisted(struct svc_watchset *ws, enum render_kind kind,
   strmap_dispose(&present);
 }
 
+/* A stream delivered: a later failure backs off from the start and is
+ * logged again. (Not on a re-list alone: credentials that may list but
+ * not watch list, fail and back off longer each time.) */
+static void stream_works(struct svc_watchset *ws) {
+  ws->restart_delay = 0;
+  ws->warned = false;
+}
+
 static void on_event(void *ud, const struct kube_watch_event *ev) {
   struct wkind *wk = ud;
   struct svc_watchset *ws = wk->ws;
@@ -256,9 +264,9 @@ static void on_event(void *ud, const struct kube_watch_event *ev) {
 
   switch (ev->type) {
   case KUBE_WATCH_BOOKMARK:
+    stream_works(ws);
     return;
   case KUBE_WATCH_RELISTED:
-    ws->restart_delay = 0; /* the server answers: a later failure backs off from the start */
     on_relisted(ws, wk->kind, ev->object);
     ws->d->dirty = true; /* the stream opens next: status shows "watching" */
     return;
@@ -279,6 +287,7 @@ static void on_event(void *ud, const struct kube_watch_event *ev) {
     break;
   }
   ws->events++;
+  stream_works(ws);
   seen_of(&s, wk->kind, ev->object, ev->type == KUBE_WATCH_DELETED);
   if (ws->c->job) {
     hold(ws, &s);
