@@ -61,6 +61,7 @@ struct wkind {
   struct svc_watchset *ws;
   enum render_kind kind;
   struct kube_watch *w;
+  bool listed;                /* its first list was judged */
 };
 
 struct svc_watchset {
@@ -74,6 +75,8 @@ struct svc_watchset {
   size_t n_held, cap_held;
   bool held_overflow;
   bool started;
+  unsigned n_watches, n_listed; /* started, and delivered their first list */
+  uint64_t resync_at;         /* mono: the last sync's end + resyncInterval (jittered) */
   uint64_t start_at;          /* mono: when to (re)start the watches; 0: never */
   uint64_t restart_delay;
   uint64_t last_trigger;      /* mono: the last event-triggered pass was due then */
@@ -97,8 +100,10 @@ static void stop_watches(struct svc_watchset *ws) {
   for (size_t k = 0; k < _RENDER_KIND_MAX; k++) {
     kube_watch_stop(ws->kinds[k].w);
     ws->kinds[k].w = NULL;
+    ws->kinds[k].listed = false;
   }
   ws->started = false;
+  ws->n_watches = ws->n_listed = 0;
 }
 
 void svc_watch_free(struct svc_cluster *c) {
@@ -268,6 +273,10 @@ static void on_event(void *ud, const struct kube_watch_event *ev) {
     return;
   case KUBE_WATCH_RELISTED:
     on_relisted(ws, wk->kind, ev->object);
+    if (!wk->listed) {
+      wk->listed = true;
+      ws->n_listed++;
+    }
     ws->d->dirty = true; /* the stream opens next: status shows "watching" */
     return;
   case KUBE_WATCH_FAILED:
@@ -318,6 +327,7 @@ static void start_watches(struct svc_watchset *ws) {
     wk->kind = (enum render_kind)k;
     if (apply_kind_ref(c->client, wk->kind, ws->istio, &ref, &why) < 0)
       continue; /* not served here: nothing of that kind to watch */
+    ws->n_watches++;
     if (kube_client_watch(c->client, &ref, &wo, on_event, wk, &wk->w, &e) < 0) {
       log_warning("cluster %s: cannot watch %s: %s; drift is checked every %llus", c->name,
                   render_kind_info(wk->kind)->kind, e.msg,
@@ -335,9 +345,15 @@ void svc_watch_job_done(struct svc *d, struct svc_cluster *c, const struct apply
   struct svc_watchset *ws = c->watch;
   const char *why = NULL, *first_key = NULL;
   char *drift_key = NULL;
+  uint64_t resync_at;
 
   if (!d->hc->sync.watch || res->outcome == APPLY_OUTCOME_FAILED || !res->istio_api_version[0])
     goto held; /* no discovery: nothing to start watches from */
+  {
+    uint64_t resync = d->hc->sync.resync_interval_usec;
+    resync_at = time_now_mono_usec() + resync - resync / 10 +
+                randombytes_uniform((uint32_t)(resync / 5 / 1000 + 1)) * 1000ULL;
+  }
   if (ws && (!str_eq(ws->instance, instance) || !str_eq(ws->istio, res->istio_api_version))) {
     svc_watch_free(c); /* another Fleet name or Istio version: other selectors and kinds */
     ws = NULL;
@@ -354,6 +370,7 @@ void svc_watch_job_done(struct svc *d, struct svc_cluster *c, const struct apply
     ws->start_at = time_now_mono_usec() +
                    (spread ? randombytes_uniform((uint32_t)(spread / 1000)) * 1000ULL : 0);
   }
+  ws->resync_at = resync_at;
   for (size_t i = 0; i < res->n_objects; i++) {
     const struct apply_object *o = &res->objects[i];
     char *key;
@@ -420,11 +437,29 @@ void svc_watch_drive(struct svc *d) {
   uint64_t now = time_now_mono_usec();
 
   for (size_t i = 0; i < d->n_clusters; i++) {
-    struct svc_watchset *ws = d->clusters[i].watch;
-    if (ws && !ws->started && ws->start_at && now >= ws->start_at && d->clusters[i].client) {
+    struct svc_cluster *c = &d->clusters[i];
+    struct svc_watchset *ws = c->watch;
+    int fi;
+
+    if (!ws)
+      continue;
+    if (!ws->started && ws->start_at && now >= ws->start_at && c->client) {
       start_watches(ws);
       d->dirty = true;
     }
+    /* Once every watch has judged its first list against what the last
+     * sync left, events bring drift in, and the periodic check waits a
+     * resyncInterval from that sync instead of the driftInterval it was
+     * set to while nothing was watched. Not while the cluster bakes (its
+     * checks also watch the gateways' Deployments), and not a check due
+     * within a trigger's delay: one an event brought forward. */
+    if (!ws->started || !ws->n_watches || ws->n_listed < ws->n_watches || c->job ||
+        c->next_drift >= ws->resync_at || c->next_drift <= now + DEBOUNCE_USEC + MIN_GAP_USEC)
+      continue;
+    fi = fleet_cluster_index(&d->rollout, c->name);
+    if (fi >= 0 && d->rollout.clusters[fi].phase == FLEET_BAKING)
+      continue;
+    c->next_drift = ws->resync_at;
   }
 }
 
