@@ -98,8 +98,12 @@ class Watch(WatchCase):
             self.assertEqual(st, 200)
         self.tamper()
         wait_for("the VirtualService corrected", lambda: self.hosts() == ["api.stripe.com"], 20)
-        wait_for("the pass to end", lambda: not self.cluster_status("canary")["syncing"], 20)
-        self.assertEqual(self.syncs()["canary"], before + 1)
+        # syncs and driftCorrected are published together when a pass ends
+        # (status.json is not rewritten when a drift check starts)
+        def corrected():
+            c = self.cluster_status("canary")
+            return c if c["driftCorrected"] >= 1 else None
+        self.assertEqual(wait_for("the correcting pass to end", corrected, 20)["syncs"], before + 1)
         self.assertGreaterEqual(self.cluster_status("canary")["watch"]["events"], 101)
 
     def test_watch_resumes_after_410_gone(self):
