@@ -454,7 +454,8 @@ void svc_watch_drive(struct svc *d) {
      * checks also watch the gateways' Deployments), and not a check due
      * within a trigger's delay: one an event brought forward. */
     if (!ws->started || !ws->n_watches || ws->n_listed < ws->n_watches || c->job ||
-        c->next_drift >= ws->resync_at || c->next_drift <= now + DEBOUNCE_USEC + MIN_GAP_USEC)
+        c->next_drift >= ws->resync_at || c->next_drift <= now + DEBOUNCE_USEC + MIN_GAP_USEC ||
+        !svc_watch_up(c))
       continue;
     fi = fleet_cluster_index(&d->rollout, c->name);
     if (fi >= 0 && d->rollout.clusters[fi].phase == FLEET_BAKING)
