@@ -268,7 +268,15 @@ class WatchTest(unittest.TestCase):
                 lines.append(json.loads(line))
         t = threading.Thread(target=reader, daemon=True)
         t.start()
+        proc.reader = t
         return proc, lines
+
+    @staticmethod
+    def finish(proc):
+        """Wait for the watch to exit, then for its reader to have taken every
+        line (the process can be gone while its last line is still unread)."""
+        proc.wait(timeout=30)
+        proc.reader.join(10)
 
     def create(self, name, ns="w"):
         st, _ = self.sim.apply(kubelib.virtual_service(name, ns), manager="test")
@@ -285,7 +293,7 @@ class WatchTest(unittest.TestCase):
             self.create("vs-%d" % i)
             wait_for(lambda: len([e for e in events if e["type"] == "ADDED"]) > i, what="event %d" % i)
             time.sleep(1.3)
-        proc.wait(timeout=30)
+        self.finish(proc)
         self.assertEqual(proc.returncode, 0, proc.stderr.read())
         adds = [e for e in events if e["type"] == "ADDED"]
         self.assertEqual([e["object"]["metadata"]["name"] for e in adds], ["vs-0", "vs-1", "vs-2"])
@@ -315,7 +323,7 @@ class WatchTest(unittest.TestCase):
         self.create("vs-a")
         wait_for(lambda: len([e for e in events if e["type"] == "ADDED"]) == 1, what="vs-a")
         self.create("vs-b")
-        proc.wait(timeout=30)
+        self.finish(proc)
         self.assertEqual(proc.returncode, 0, proc.stderr.read())
         self.assertEqual([(e["type"], (e.get("object") or {}).get("metadata", {}).get("name"))
                           for e in events if e["type"] != "BOOKMARK"],
@@ -340,7 +348,7 @@ class WatchTest(unittest.TestCase):
         self.assertEqual(events[0]["type"], "RELISTED")
         self.assertEqual([i["metadata"]["name"] for i in events[0]["items"]], ["before"])
         self.create("new")
-        proc.wait(timeout=30)
+        self.finish(proc)
         self.assertEqual([e["type"] for e in events], ["RELISTED", "ADDED"])
         self.assertEqual(events[1]["object"]["metadata"]["name"], "new")
         verbs = [(e["verb"], query(e).get("resourceVersion")) for e in sim.requests("east")

@@ -43,6 +43,11 @@ class Watcher(object):
         for line in self.proc.stdout:
             self.events.append(json.loads(line))
 
+    def wait(self, timeout=30):
+        """The process's exit, then the reader's last line."""
+        self.proc.wait(timeout=timeout)
+        self.thread.join(10)
+
     def added(self):
         return [e["object"]["metadata"]["name"] for e in self.events if e["type"] == "ADDED"]
 
@@ -74,7 +79,7 @@ class ExecTest(unittest.TestCase):
         sim.expire_token("east", "exec")
         wait_for(lambda: sim.exec_runs("east") == 2, what="the plugin's second run")
         self.create("after-refresh")
-        w.proc.wait(timeout=30)
+        w.wait()
         self.assertEqual(w.proc.returncode, 0, w.proc.stderr.read())
         self.assertEqual(w.added(), ["after-refresh"])
         self.assertEqual(sim.exec_runs("east"), 2)  # once at start, once after the 401
@@ -177,7 +182,7 @@ class TokenFileTest(unittest.TestCase):
         self.assertNotEqual(sim.token("east"), old)
         time.sleep(1.5)  # at least one reconnect with whatever the client holds
         self.assertEqual(sim.apply(kubelib.virtual_service("rotated"), manager="test")[0], 201)
-        w.proc.wait(timeout=30)
+        w.wait()
         self.assertEqual(w.proc.returncode, 0, w.proc.stderr.read())
         self.assertEqual(w.added(), ["rotated"])
         watches = [e for e in sim.requests("east") if e["verb"] == "watch"]
