@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -337,14 +338,28 @@ func lastLines(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// startEtcd starts etcd on free ports. freePort's port can be taken by
+// another process before etcd binds it (tests run in parallel): etcd then
+// exits at start with "address already in use", and it is tried again on
+// other ports, from an empty data directory.
 func (f *fleet) startEtcd(deadline time.Time) error {
+	for attempt := 1; ; attempt++ {
+		again, err := f.startEtcdOnce(deadline)
+		if err == nil || !again || attempt == 5 {
+			return err
+		}
+		os.RemoveAll(f.path("etcd"))
+	}
+}
+
+func (f *fleet) startEtcdOnce(deadline time.Time) (again bool, err error) {
 	client, err := freePort()
 	if err != nil {
-		return err
+		return false, err
 	}
 	peer, err := freePort()
 	if err != nil {
-		return err
+		return false, err
 	}
 	f.etcdURL = fmt.Sprintf("http://127.0.0.1:%d", client)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
@@ -358,8 +373,9 @@ func (f *fleet) startEtcd(deadline time.Time) error {
 		"--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=4294967296",
 	}, logPath)
 	if err != nil {
-		return fmt.Errorf("starting etcd: %v", err)
+		return false, fmt.Errorf("starting etcd: %v", err)
 	}
+	var healthy atomic.Bool
 	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
@@ -367,7 +383,7 @@ func (f *fleet) startEtcd(deadline time.Time) error {
 		f.mu.Lock()
 		stopping := f.stopping
 		f.mu.Unlock()
-		if !stopping {
+		if !stopping && healthy.Load() {
 			die("etcd exited: %v\n%s", err, lastLines(logPath, 20))
 		}
 	}()
@@ -378,16 +394,23 @@ func (f *fleet) startEtcd(deadline time.Time) error {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if bytes.Contains(body, []byte(`"health":"true"`)) {
-				return nil
+				healthy.Store(true)
+				select {
+				case <-exited: // it died between the answer and now
+					return false, fmt.Errorf("etcd exited at start:\n%s", lastLines(logPath, 20))
+				default:
+				}
+				return false, nil
 			}
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("etcd exited at start:\n%s", lastLines(logPath, 20))
+			log := lastLines(logPath, 20)
+			return strings.Contains(log, "address already in use"), fmt.Errorf("etcd exited at start:\n%s", log)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("etcd not healthy in time:\n%s", lastLines(logPath, 20))
+	return false, fmt.Errorf("etcd not healthy in time:\n%s", lastLines(logPath, 20))
 }
 
 func (c *cluster) apiserverArgs() []string {
