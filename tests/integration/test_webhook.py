@@ -23,6 +23,7 @@ import unittest
 import daemonlib
 import gitlib
 import kubelib
+from netlib import wait_for
 
 SECRET = "webhook-secret-for-the-tests-0123456789"
 REF = "refs/heads/main"
@@ -154,27 +155,28 @@ class WebhookDaemon(object):
         return self.metrics().get(name, 0)
 
     def wait_metric(self, name, value, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.metric(name) == value:
-                return
-            time.sleep(0.05)
-        raise AssertionError("%s is %s, not %s\n%s" % (name, self.metric(name), value,
-                                                       self.d.logs()))
+        try:
+            wait_for("%s = %s" % (name, value), lambda: self.metric(name) == value, timeout, 0.05)
+        except AssertionError:
+            raise AssertionError("%s is %s, not %s\n%s" % (name, self.metric(name), value,
+                                                           self.d.logs())) from None
 
     def status(self):
         with open(os.path.join(self.d.runtime, "status.json")) as f:
             return json.load(f)
 
+    def target(self):
+        try:
+            return self.status()["target"]["commit"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return None
+
     def wait_target(self, commit, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.status()["target"]["commit"] == commit:
-                    return
-            except (FileNotFoundError, ValueError, KeyError):
-                pass
-            time.sleep(0.05)
+        try:
+            wait_for("commit %s in force" % commit, lambda: self.target() == commit, timeout, 0.05)
+            return
+        except AssertionError:
+            pass
         with open(self.git_log) as f:
             git_log = f.read()
         raise AssertionError("commit %s never in force\n%s\nmetrics: %s\nstatus: %s\n"
