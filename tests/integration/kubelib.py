@@ -36,7 +36,7 @@ import time
 import unittest
 import urllib.parse
 
-from netlib import Listener
+from netlib import Listener, wait_for
 
 SOURCE_DIR = os.environ.get("EGRESSD_SOURCE_DIR",
                             os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -354,6 +354,17 @@ class KubeSim(object):
                     pass
                 time.sleep(0.02)
             raise RuntimeError("cluster %s still accepts connections" % cluster)
+
+    def wait_reachable(self, cluster, timeout=60):
+        """Wait until the cluster answers GET /version again (after an
+        unreachable fault with a duration; a real kube-apiserver takes
+        seconds to start)."""
+        def answers():
+            try:
+                return self.request("GET", "/version", cluster=cluster, timeout=5)[0] == 200
+            except (OSError, http.client.HTTPException):
+                return False
+        wait_for("cluster %s to answer again" % cluster, answers, timeout)
 
     def expire_token(self, cluster, kind="exec", rotate=False):
         body = {"expire": kind}

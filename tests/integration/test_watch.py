@@ -119,6 +119,10 @@ class Watch(WatchCase):
         self.assertEqual(st, 201)
         d.sim.compact("prod-us")
         d.sim.unreachable("prod-us", mode="drop", duration_ms=500)
+        # on a real server, compact() restarted the kube-apiserver already
+        # and the watches may have re-listed before the drop: the deletion
+        # below must wait until the server is back
+        d.sim.wait_reachable("prod-us")
 
         def relisted():
             reqs = d.sim.requests("prod-us", since=seq)
