@@ -5,10 +5,12 @@ generation, finalizers), schema pruning/validation and managedFields.
 HTTP-agnostic: server.py parses requests and calls these methods; every
 failure is an util.ApiError.  Writes hold the store lock from read to commit.
 """
+import base64
 import copy
 import ipaddress
 import json
 import random
+import re
 import string
 import threading
 import time
@@ -37,7 +39,8 @@ PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json",
 
 # built-in kinds of kube-apiserver a body may name (for the conversion error)
 BUILTIN_KINDS = {"v1": ("Namespace", "Service", "ConfigMap", "Secret", "Pod", "ServiceAccount", "Endpoints"),
-                 "apps/v1": ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")}
+                 "apps/v1": ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"),
+                 "coordination.k8s.io/v1": ("Lease",)}
 CEL_BLOCKING = ("FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
                 "FieldValueTypeInvalid")
 
@@ -230,8 +233,8 @@ class Cluster(object):
         md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         raise invalid(kind, rt.group, md.get("name", ""), [fe_invalid("kind", kind, "must be %s" % rt.kind)])
 
-    def _validate(self, rt, version, obj, name):
-        errs = []
+    def _validate(self, rt, version, obj, name, update_errs=()):
+        errs = list(update_errs)
         if name is not None:
             errs.extend(validate_name(name, rt.name_rule()))
         md = obj.get("metadata") or {}
@@ -255,6 +258,15 @@ class Cluster(object):
         if rt.kind == "Service":
             if spec.get("type") != "ExternalName" and not spec.get("ports"):
                 errs.append(fe_required("spec.ports"))
+        if rt.kind == "Lease":
+            # ValidateLeaseSpec (strategy and preferredHolder are dropped before it)
+            d, t = spec.get("leaseDurationSeconds"), spec.get("leaseTransitions")
+            if d is not None and d <= 0:
+                errs.append(fe_invalid("spec.leaseDurationSeconds", d, "must be greater than 0"))
+            if t is not None and t < 0:
+                errs.append(fe_invalid("spec.leaseTransitions", t, "must be greater than or equal to 0"))
+        if rt.kind == "ConfigMap":
+            errs.extend(configmap_errors(obj))
         if rt.kind == "Deployment":
             tmpl = spec.get("template") or {}
             sel = (spec.get("selector") or {}).get("matchLabels") or {}
@@ -266,6 +278,37 @@ class Cluster(object):
                 if isinstance(c, dict) and not c.get("image"):
                     errs.append(fe_required("spec.template.spec.containers[%d].image" % i))
         return errs
+
+    @staticmethod
+    def _builtin_validate_update(rt, old, new):
+        """ValidateConfigMapUpdate: an immutable ConfigMap keeps its data. A
+        map present but empty is not an absent one (reflect.DeepEqual), so
+        this looks at the body before the empty maps are dropped."""
+        if not (rt.builtin and rt.kind == "ConfigMap" and old.get("immutable") is True):
+            return []
+        errs = []
+        for f in ("immutable", "data", "binaryData"):
+            if new.get(f) != old.get(f):
+                errs.append(fe_forbidden(f, "field is immutable when `immutable` is set"))
+        return errs
+
+    @staticmethod
+    def _drop_disabled_fields(rt, obj):
+        """Lease's dropDisabledFields: without the CoordinatedLeaderElection
+        gate (off in 1.32) strategy and preferredHolder are dropped by the
+        strategy, after the field manager recorded them."""
+        if rt.builtin and rt.kind == "Lease" and isinstance(obj.get("spec"), dict):
+            obj["spec"].pop("strategy", None)
+            obj["spec"].pop("preferredHolder", None)
+
+    @staticmethod
+    def _decode_builtin(rt, version, obj):
+        """A built-in kind's body decoded into its Go struct: a wrong JSON type,
+        a bad MicroTime or base64 is the decoder's 400."""
+        try:
+            return sch.go_decode(obj, rt.schemas[version], version)
+        except sch.GoDecodeError as e:
+            raise bad_request('%s in version "%s" cannot be handled as a %s: %s' % (rt.kind, version, rt.kind, e))
 
     def _builtin_defaults(self, rt, obj, old):
         if not rt.builtin:
@@ -289,6 +332,11 @@ class Cluster(object):
                     if isinstance(p, dict) and "nodePort" not in p:
                         p["nodePort"] = 30000 + random.randint(0, 2767)
             obj.setdefault("status", {}).setdefault("loadBalancer", {})
+        elif rt.kind == "ConfigMap":
+            # omitempty: an empty map is not stored
+            for f in ("data", "binaryData"):
+                if obj.get(f) == {}:
+                    del obj[f]
         elif rt.kind == "Namespace":
             md = obj.setdefault("metadata", {})
             md.setdefault("labels", {})["kubernetes.io/metadata.name"] = md["name"]
@@ -341,6 +389,7 @@ class Cluster(object):
             raise bad_request("the API version in the data (%s) does not match the expected API version (%s)"
                               % (av, rt.api_version(version)))
         self._check_kind(rt, obj)
+        obj = self._decode_builtin(rt, version, obj)
         obj, warnings = self._decode_for(rt, version, obj, opts, "create")
         obj["apiVersion"] = rt.api_version(version)
         obj["kind"] = rt.kind
@@ -361,36 +410,49 @@ class Cluster(object):
             else:
                 raise invalid(rt.kind, rt.group, "", [fe_required("metadata.name",
                                                                   "name or generateName is required")])
-        name = md["name"]
         manager = opts.manager or user_agent_manager(user_agent)
         with self.store.lock:
-            self._admit_namespace(rt, ns, name)
-            if self.store.get(rt, ns, name) is not None:
-                raise already_exists(rt.plural, rt.group, name)
-            if rt.status_sub.get(version) or rt.builtin:
-                if rt.kind != "Namespace":
-                    obj.pop("status", None)
-            md.pop("managedFields", None)
-            for k in SYSTEM_META:
-                md.pop(k, None)
-            self._finish(rt, version, obj, None, opts, manager, {})
-            self._validate(rt, version, obj, name)
-            md["uid"] = new_uid()
-            md["creationTimestamp"] = now_rfc3339()
-            if rt.tracks_generation():
-                md["generation"] = 1
-            ignored = self._ignored(rt, version, "")
-            if rt.builtin and rt.kind == "Namespace":
-                # set by the strategy's PrepareForCreate, after the field
-                # manager has seen the request: nobody owns it
-                ignored = ignored + [("f:spec", "f:finalizers")]
-            managers = ssa.update(None, ssa.strip_object(obj), rt.schemas[version], {}, manager,
-                                  rt.api_version(version), "", ignored)
-            md["managedFields"] = ssa.encode_managed(managers)
-            if opts.dry_run:
-                return 201, obj, warnings
-            rec = self.store.commit(rt, "ADDED", obj)
-            return 201, rec.versioned(rt, version), warnings
+            return self._create_locked(rt, version, ns, obj, opts, manager) + (warnings,)
+
+    def _create_locked(self, rt, version, ns, obj, opts, manager):
+        """The store side of a create (POST, or a PUT that creates): (code, object)."""
+        md = obj["metadata"]
+        name = md["name"]
+        self._admit_namespace(rt, ns, name)
+        if self.store.get(rt, ns, name) is not None:
+            raise already_exists(rt.plural, rt.group, name)
+        if rt.status_sub.get(version) or rt.builtin:
+            if rt.kind != "Namespace":
+                obj.pop("status", None)
+        md.pop("managedFields", None)
+        for k in SYSTEM_META:
+            md.pop(k, None)
+        self._finish(rt, version, obj, None, opts, manager, {})
+        self._validate(rt, version, obj, name)
+        md["uid"] = new_uid()
+        md["creationTimestamp"] = now_rfc3339()
+        if rt.tracks_generation():
+            md["generation"] = 1
+        ignored = self._ignored(rt, version, "")
+        if rt.builtin and rt.kind == "Namespace":
+            # set by the strategy's PrepareForCreate, after the field
+            # manager has seen the request: nobody owns it
+            ignored = ignored + [("f:spec", "f:finalizers")]
+        # the field manager compares a create with the kind's zero object, in
+        # which a built-in kind's value structs are there, empty: a Lease's
+        # "spec": {} is nobody's
+        zero = {k: {} for k, ps in rt.schemas[version]["properties"].items()
+                if k != "metadata" and sch.is_value_struct(ps)} if rt.builtin else None
+        managers = ssa.update(zero, ssa.strip_object(obj), rt.schemas[version], {}, manager,
+                              rt.api_version(version), "", ignored)
+        md["managedFields"] = ssa.encode_managed(managers)
+        if not md["managedFields"]:
+            del md["managedFields"]
+        self._drop_disabled_fields(rt, obj)
+        if opts.dry_run:
+            return 201, obj
+        rec = self.store.commit(rt, "ADDED", obj)
+        return 201, rec.versioned(rt, version)
 
     # ------------------------------------------------------------------
     # update (PUT) and the shared write path
@@ -403,6 +465,7 @@ class Cluster(object):
             raise bad_request("the API version in the data (%s) does not match the expected API version (%s)"
                               % (av, rt.api_version(version)))
         self._check_kind(rt, obj)
+        obj = self._decode_builtin(rt, version, obj)
         obj, warnings = self._decode_for(rt, version, obj, opts, "update")
         md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         obj["metadata"] = md
@@ -416,7 +479,20 @@ class Cluster(object):
         with self.store.lock:
             rec = self.store.get(rt, ns, name)
             if rec is None:
-                raise not_found(rt.plural, rt.group, name)
+                if subresource or not rt.allow_create_on_update():
+                    raise not_found(rt.plural, rt.group, name)
+                # created as by a POST: a resourceVersion in the body is ignored
+                obj["apiVersion"], obj["kind"] = rt.api_version(version), rt.kind
+                md["name"] = name
+                if rt.namespaced:
+                    md["namespace"] = ns
+                return self._create_locked(rt, version, ns, obj, opts, manager) + (warnings,)
+            if not md.get("resourceVersion") and not rt.allow_unconditional_update():
+                # the store checks this before it runs the strategy: the
+                # error names the resource, the value is a uint64 (%#v)
+                raise invalid(rt.plural, rt.group, name, [FieldError(
+                    "FieldValueInvalid", "metadata.resourceVersion",
+                    "Invalid value: 0x0: must be specified for an update")])
             if md.get("resourceVersion") and md["resourceVersion"] != rec.obj["metadata"]["resourceVersion"]:
                 raise rv_conflict(rt.plural, rt.group, name)
             return self._write(rt, version, ns, name, rec, obj, opts, manager, subresource, None) + (warnings,)
@@ -450,6 +526,7 @@ class Cluster(object):
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
+        update_errs = self._builtin_validate_update(rt, old, new)
         self._finish(rt, version, new, old, opts, manager, None)
         if old["metadata"].get("deletionTimestamp"):
             fin_old = set(old["metadata"].get("finalizers") or [])
@@ -462,7 +539,7 @@ class Cluster(object):
                                    "deleted, found new finalizers []string{%s}"
                                    % ", ".join(go_quote(f) for f in added))
                 raise invalid(rt.kind, rt.group, name, [err, err])
-        self._validate(rt, version, new, None)
+        self._validate(rt, version, new, None, update_errs)
         self._gen_bump(rt, old, new)
         old_stripped = ssa.strip_object(old)
         if apply_managers is not None:
@@ -477,6 +554,7 @@ class Cluster(object):
         md["managedFields"] = ssa.encode_managed(managers)
         if not md["managedFields"]:
             md.pop("managedFields")
+        self._drop_disabled_fields(rt, new)
         if old.get("metadata", {}).get("managedFields") is None and not md.get("managedFields"):
             md.pop("managedFields", None)
         # no-op: nothing is written and the resourceVersion stays
@@ -533,6 +611,16 @@ class Cluster(object):
                 raise invalid_patch_raw(raw, str(e))
             if not isinstance(patched, dict):
                 raise invalid_patch_raw(raw, "patched object is not an object")
+            # a built-in kind: JSON and merge patches decode the patched JSON
+            # (the error quotes it), a strategic merge patch converts the
+            # patched map (the error quotes the patch, as %+v)
+            smp = ctype == "application/strategic-merge-patch+json"
+            try:
+                patched = sch.go_decode(patched, rt.schemas[version], version, unstructured=smp)
+            except sch.GoDecodeError as e:
+                if smp:
+                    raise invalid_patch_raw(sch.go_v(patch).encode(), str(e))
+                raise invalid_patch(patched, str(e))
             patched, warnings = self._decode_for(rt, version, patched, opts, "patch")
             pmd = patched.get("metadata") if isinstance(patched.get("metadata"), dict) else {}
             patched["metadata"] = pmd
@@ -577,13 +665,21 @@ class Cluster(object):
                     md["resourceVersion"] != rec.obj["metadata"]["resourceVersion"]:
                 raise rv_conflict(rt.plural, rt.group, name)
             errs = sch.typed_errors(cfg, s)
+            # named after the patch object itself: its namespace is empty
+            # unless the body sets one
+            what = "(%s/%s; %s, Kind=%s)" % (md.get("namespace") or "", name, gv if rt.group else "/" + gv, rt.kind)
             if errs:
                 txt = errs[0] if len(errs) == 1 else "errors:\n" + "\n".join("  " + e for e in errs)
-                # named after the patch object itself: its namespace is empty
-                # unless the body sets one
-                raise plain_internal("failed to create typed patch object (%s/%s; %s, Kind=%s): %s"
-                                     % (md.get("namespace") or "", name, gv if rt.group else "/" + gv,
-                                        rt.kind, txt))
+                raise plain_internal("failed to create typed patch object %s: %s" % (what, txt))
+
+            def to_go(merged):
+                # a built-in kind: the merged object converted to its Go struct
+                try:
+                    return sch.go_decode(merged, s, version, unstructured=True)
+                except sch.GoDecodeError as e:
+                    raise plain_internal("failed to convert new object %s to proper version: unable to convert "
+                                         "unstructured object to %s, Kind=%s: %s"
+                                         % (what, gv if rt.group else "/" + gv, rt.kind, e))
             live = ssa.strip_object(rec.obj) if rec is not None else None
             if live is not None:
                 live = dict(live)
@@ -602,7 +698,7 @@ class Cluster(object):
                 cfg_c["metadata"] = cmd
                 merged, managers, _ = ssa.apply(None, cfg_c, s, {}, opts.manager, gv, bool(opts.force),
                                                 subresource, ignored)
-                obj = copy.deepcopy(merged)
+                obj = copy.deepcopy(to_go(merged))
                 omd = obj.setdefault("metadata", {})
                 for k in SYSTEM_META:
                     omd.pop(k, None)
@@ -617,14 +713,15 @@ class Cluster(object):
                 if rt.tracks_generation():
                     omd["generation"] = 1
                 omd["managedFields"] = ssa.encode_managed(managers)
+                self._drop_disabled_fields(rt, obj)
                 if opts.dry_run:
                     return 201, obj, []
                 r = self.store.commit(rt, "ADDED", obj)
                 return 201, r.versioned(rt, version), []
             merged, managers, changed = ssa.apply(live, cfg, s, managers, opts.manager, gv,
                                                   bool(opts.force), subresource, ignored)
-            merged, _ = self._decode_for(rt, version, copy.deepcopy(merged), Options(field_validation="Ignore"),
-                                         "apply")
+            merged, _ = self._decode_for(rt, version, copy.deepcopy(to_go(merged)),
+                                         Options(field_validation="Ignore"), "apply")
             code, out = self._write(rt, version, ns, name, rec, merged, opts, opts.manager, subresource,
                                     managers)
             return code, out, []
@@ -759,6 +856,49 @@ class Cluster(object):
                 md.setdefault("generation", 1)
             rec = self.store.commit(rt, "MODIFIED" if old else "ADDED", obj)
             return rec.versioned(rt, version)
+
+
+CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                  "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+CONFIGMAP_MAX_BYTES = 1024 * 1024       # core.MaxSecretSize
+
+
+def config_key_errors(key):
+    """validation.IsConfigMapKey."""
+    errs = []
+    if len(key) > 253:
+        errs.append("must be no more than 253 characters")
+    if not CONFIG_KEY.match(key):
+        errs.append(CONFIG_KEY_MSG)
+    if key == ".":
+        errs.append("must not be '.'")
+    elif key == "..":
+        errs.append("must not be '..'")
+    elif key.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
+def configmap_errors(obj):
+    """ValidateConfigMap: the keys of data and binaryData (a key in both is an
+    error of data only, in 1.32), and their total size."""
+    errs = []
+    data, binary = obj.get("data") or {}, obj.get("binaryData") or {}
+    size = 0
+    for k, v in data.items():
+        errs.extend(fe_invalid("data[%s]" % k, k, m) for m in config_key_errors(k))
+        if k in binary:
+            errs.append(fe_invalid("data[%s]" % k, k, "duplicate of key present in binaryData"))
+        size += len(v.encode())
+    for k, v in binary.items():
+        errs.extend(fe_invalid("binaryData[%s]" % k, k, m) for m in config_key_errors(k))
+        size += len(base64.b64decode(v))
+    if size > CONFIGMAP_MAX_BYTES:
+        # field.TooLong on the empty path, which prints as "[]"
+        errs.append(FieldError("FieldValueTooLong", "[]", "Too long: may not be more than %d bytes"
+                               % CONFIGMAP_MAX_BYTES))
+    return errs
 
 
 def namespace_conditions(remaining, finalizers):

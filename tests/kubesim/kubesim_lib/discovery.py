@@ -150,9 +150,12 @@ class Docs(object):
         gname = ".".join(reversed(g.split("."))) if g else "io.k8s.api.core"
         if builtin:
             gname = "io.k8s.api.%s" % (g.split(".")[0] if g else "core")
+        # a built-in group is named by its first label (coordination_v1,
+        # patchCoordinationV1...), a CRD group by all of them
+        tg = g.split(".")[0] if builtin else g
         tag = "%s_%s" % ("".join(p if i == 0 else p.capitalize()
-                                 for i, p in enumerate(g.replace("-", ".").split("."))) if g else "core", v)
-        opgv = ("".join(p.capitalize() for p in g.replace("-", ".").split(".")) if g else "Core") + v.capitalize()
+                                 for i, p in enumerate(tg.replace("-", ".").split("."))) if g else "core", v)
+        opgv = ("".join(p.capitalize() for p in tg.replace("-", ".").split(".")) if g else "Core") + v.capitalize()
         base = ("/api/%s" % v) if not g else "/apis/%s/%s" % (g, v)
 
         def q(name, typ):
@@ -337,6 +340,10 @@ def _builtin_columns(rt):
     if rt.kind == "Deployment":
         return [NAME_COL, d("Ready"), d("Up-to-date", "integer"), d("Available", "integer"), d("Age"),
                 d("Containers", p=1), d("Images", p=1), d("Selector", p=1)]
+    if rt.kind == "ConfigMap":
+        return [NAME_COL, d("Data"), d("Age")]      # a "string" column of numbers, as the real one
+    if rt.kind == "Lease":
+        return [NAME_COL, d("Holder"), d("Age")]
     return [NAME_COL, d("Age")]
 
 
@@ -354,6 +361,10 @@ def _builtin_cells(rt, o, now):
             "<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
         sel = ",".join("%s=%s" % kv for kv in sorted((spec.get("selector") or {}).items())) or "<none>"
         return [md["name"], spec.get("type", ""), spec.get("clusterIP", ""), ext, ports or "<none>", age, sel]
+    if rt.kind == "ConfigMap":
+        return [md["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}), age]
+    if rt.kind == "Lease":
+        return [md["name"], spec.get("holderIdentity") or "", age]
     if rt.kind == "Deployment":
         cs = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
         sel = ",".join("%s=%s" % kv for kv in sorted(((spec.get("selector") or {}).get("matchLabels") or {}).items()))

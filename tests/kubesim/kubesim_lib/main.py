@@ -5,7 +5,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 import time
 
 from . import certs
@@ -151,10 +150,12 @@ def main(argv=None):
             "      interactiveMode: Never\n      provideClusterInfo: false\n") % plugin))
         write(os.path.join(d, "%s.port" % n), "%d\n" % ctx.port, 0o644)
 
-    stop = threading.Event()
+    # a plain flag: the handler runs on the main thread, and Event.set() there
+    # deadlocks when the signal lands inside Event.wait() (the same lock)
+    stop = []
 
     def on_signal(signum, frame):
-        stop.set()
+        stop.append(signum)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     write(os.path.join(d, "ready"), "".join("%s https://127.0.0.1:%d\n" % (n, sim.clusters[n].port)
@@ -163,8 +164,8 @@ def main(argv=None):
         len(names), (time.time() - t0) * 1000,
         ", ".join("%s=https://127.0.0.1:%d" % (n, sim.clusters[n].port) for n in names)))
     sys.stderr.flush()
-    while not stop.wait(0.1):
-        pass
+    while not stop:
+        time.sleep(0.1)
     sim.stop()
     try:
         os.unlink(os.path.join(d, "ready"))

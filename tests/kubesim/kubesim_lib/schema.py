@@ -10,11 +10,15 @@ server does for a structural schema:
 * default()  fills `default` values;
 * validate() answers the 422 field errors (required, type, enum, bounds);
 * typed_errors() is the server-side-apply typed conversion that refuses
-             unknown fields with `.spec.foo: field not declared in schema`.
+             unknown fields with `.spec.foo: field not declared in schema`;
+* go_decode() is the decoding of a built-in kind into its Go struct, for the
+             kinds whose schema names its Go types (x-kubesim-go-struct):
+             the real 400 on a wrong JSON type, MicroTime and base64.
 
 Node helpers (node_kind, child_schema, list_type...) are shared with
 fieldset.py, which must agree with them on what is a struct, a map, a list.
 """
+import base64
 import copy
 import json
 import os
@@ -208,7 +212,16 @@ class ResourceType(object):
         return "subdomain"
 
     def tracks_generation(self):
-        return not (self.builtin and self.kind in ("Namespace", "Service"))
+        return not (self.builtin and self.kind in ("Namespace", "Service", "ConfigMap", "Lease"))
+
+    def allow_create_on_update(self):
+        """The strategy's AllowCreateOnUpdate: a PUT of a missing object creates it."""
+        return self.builtin and self.kind in ("Service", "Lease")
+
+    def allow_unconditional_update(self):
+        """The strategy's AllowUnconditionalUpdate: a PUT without
+        metadata.resourceVersion overwrites (CRDs and Leases refuse it)."""
+        return self.builtin and self.kind != "Lease"
 
 
 _cache = {}
@@ -290,8 +303,11 @@ def prune(v, s, path="", unknown=None, root=True):
                 unknown.append(_join(path, k))
                 continue
             cv = v[k]
-            if cv is None and declared and not cs.get("nullable") and not (root and k == "metadata"):
-                continue   # structural defaulting drops nulls of non-nullable fields
+            if cv is None and declared and not cs.get("nullable") and not (root and k == "metadata") and \
+                    cs.get("x-kubesim-go-type") != "MicroTime":
+                # structural defaulting drops nulls of non-nullable fields; a
+                # MicroTime's null is the zero time (go_decode dropped the others)
+                continue
             out[k] = prune(cv, cs, _join(path, k), unknown, False)
         return out
     if isinstance(v, list):
@@ -448,7 +464,9 @@ def _typed(v, s, path, errs, unknown_ok=False):
         elif t == "boolean" and not isinstance(v, bool):
             errs.append("%s: expected boolean, got %s" % (path, _got_scalar(v)))
         elif t in ("integer", "number") and (isinstance(v, (bool, str))):
-            errs.append("%s: expected numeric (int or float), got %s" % (path, _got_scalar(v)))
+            # SMD prints this one with %T
+            errs.append("%s: expected numeric (int or float), got %s" % (path, "bool" if isinstance(v, bool)
+                                                                         else "string"))
         return
     if kind == "list":
         if not isinstance(v, list):
@@ -500,6 +518,306 @@ def pe_string(pe):
 
 def path_string(path):
     return "".join(pe_string(pe) for pe in path)
+
+
+# ---------------------------------------------------------------------------
+# Go decoding of built-in kinds
+#
+# A built-in kind is decoded into its Go struct before anything else looks at
+# it: a wrong JSON type is an error of encoding/json (POST, PUT, JSON and merge
+# patches) or of the unstructured converter (strategic merge patch, apply), not
+# a 422 of the schema. The schema marks a struct with x-kubesim-go-struct and
+# the values whose Go type is not the JSON one with x-kubesim-go-type
+# (MicroTime, []uint8).
+
+RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
+_DIGITS = "0123456789"
+_B64 = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+
+
+class GoDecodeError(Exception):
+    pass
+
+
+def _go_atoi(s):
+    """time's atoi: an optional sign, then digits only; None if it is not that."""
+    neg = s[:1] == "-"
+    if s[:1] in ("-", "+"):
+        s = s[1:]
+    if any(c not in _DIGITS for c in s):
+        return None
+    x = int(s) if s else 0
+    return -x if neg else x
+
+
+def _getnum(s, fixed):
+    if not s or s[0] not in _DIGITS:
+        return None, s
+    if len(s) < 2 or s[1] not in _DIGITS:
+        if fixed:
+            return None, s
+        return int(s[0]), s[1:]
+    return int(s[:2]), s[2:]
+
+
+def parse_micro_time(value):
+    """time.Parse(RFC3339Micro, value) with Go's error messages: the time as
+    the real server stores it (UTC, six fractional digits; None for the zero
+    time, which metav1.MicroTime writes as null), or GoDecodeError."""
+    import datetime
+    from .util import go_quote
+
+    def cannot(layout_elem, value_elem):
+        return GoDecodeError("parsing time %s as %s: cannot parse %s as %s" % (
+            go_quote(value), go_quote(RFC3339_MICRO), go_quote(value_elem), go_quote(layout_elem)))
+
+    def out_of_range(what):
+        return GoDecodeError("parsing time %s: %s out of range" % (go_quote(value), what))
+
+    v = value
+    if len(v) < 4 or v[0] not in _DIGITS or _go_atoi(v[:4]) is None:
+        raise cannot("2006", v)
+    year, v = int(v[:4]), v[4:]
+    fields = []
+    # (separator before, layout element, fixed width, range name, bounds); the
+    # day is checked against its month at the end
+    for sep, elem, fixed, rng, lo, hi in (("-", "01", True, "month", 1, 12), ("-", "02", True, None, 0, 99),
+                                           ("T", "15", False, "hour", 0, 23), (":", "04", True, "minute", 0, 59),
+                                           (":", "05", True, "second", 0, 59)):
+        if v[:1] != sep:
+            raise cannot(sep, v)
+        v = v[1:]
+        n, rest = _getnum(v, fixed)
+        if n is None:
+            raise cannot(elem, v)
+        if not lo <= n <= hi:
+            raise out_of_range(rng)
+        fields.append(n)
+        v = rest
+    if len(v) < 7 or v[0] not in ".,":
+        raise cannot(".000000", v)
+    micro = _go_atoi(v[1:7])
+    if micro is None:
+        raise cannot(".000000", v)
+    if micro < 0:
+        raise out_of_range("fractional second")
+    v = v[7:]
+    offset = 0
+    if v[:1] == "Z":
+        v = v[1:]
+    else:
+        hold = v
+        if len(v) < 6 or v[3] != ":" or v[0] not in "+-":
+            raise cannot("Z07:00", hold)
+        hh, _ = _getnum(v[1:3], True)
+        mm, _ = _getnum(v[4:6], True)
+        if hh is None or mm is None:
+            raise cannot("Z07:00", hold)
+        offset = (hh * 60 + mm) * 60 * (-1 if v[0] == "-" else 1)
+        v = v[6:]
+    if v:
+        raise GoDecodeError("parsing time %s: extra text: %s" % (go_quote(value), go_quote(v)))
+    month, day, hour, minute, sec = fields
+    if month == 2:
+        days = 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    else:
+        days = 30 if month in (4, 6, 9, 11) else 31
+    if not 1 <= day <= days:
+        raise GoDecodeError("parsing time %s: day out of range" % go_quote(value))
+    try:
+        t = datetime.datetime(year, month, day, hour, minute, sec, micro) - datetime.timedelta(seconds=offset)
+    except (ValueError, OverflowError):
+        return value            # year 0 or beyond 9999: Python's datetime has none; kept as given
+    if t == datetime.datetime(1, 1, 1):
+        return None
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%06dZ" % t.microsecond
+
+
+def go_base64_decode(text):
+    """encoding/base64 StdEncoding.Decode: the bytes, or GoDecodeError
+    'illegal base64 data at input byte N' at the offset Go reports."""
+    src = text.encode("utf-8")
+    n, si, out = len(src), 0, bytearray()
+
+    def bad(i):
+        return GoDecodeError("illegal base64 data at input byte %d" % i)
+    while si < n:
+        dbuf, j, dlen, trailing = [0, 0, 0, 0], 0, 4, None
+        while j < 4:
+            if si == n:
+                if j == 0:
+                    return bytes(out)
+                raise bad(si - j)
+            c = src[si]
+            si += 1
+            if c in _B64:
+                dbuf[j] = _B64[c]
+                j += 1
+                continue
+            if c in (10, 13):
+                continue
+            if c != 61 or j < 2:           # not '=', or padding too early
+                raise bad(si - 1)
+            if j == 2:                      # "==" expected
+                while si < n and src[si] in (10, 13):
+                    si += 1
+                if si == n:
+                    raise bad(n)
+                if src[si] != 61:
+                    raise bad(si - 1)
+                si += 1
+            while si < n and src[si] in (10, 13):
+                si += 1
+            if si < n:
+                trailing = si
+            dlen = j
+            break
+        val = dbuf[0] << 18 | dbuf[1] << 12 | dbuf[2] << 6 | dbuf[3]
+        out += bytes([val >> 16 & 255, val >> 8 & 255, val & 255])[:dlen - 1]
+        if trailing is not None:
+            raise bad(trailing)
+    return bytes(out)
+
+
+def _go_type(s, version):
+    t = s.get("x-kubesim-go-type")
+    if t == "MicroTime":
+        return "string"             # MicroTime.UnmarshalJSON decodes a string first
+    if t:
+        return t
+    if s.get("x-kubesim-go-struct"):
+        return "%s.%s" % (version, s["x-kubesim-go-struct"])
+    if isinstance(s.get("additionalProperties"), dict):
+        return "map[string]" + _go_type(s["additionalProperties"], version)
+    typ = s.get("type")
+    if typ == "integer":
+        return s.get("format") or "int64"
+    return {"string": "string", "boolean": "bool", "number": "float64"}.get(typ, "interface {}")
+
+
+def _json_kind(v):
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return {str: "string", dict: "object", list: "array"}.get(type(v), "null")
+
+
+def _reflect_kind(v):
+    """The reflect.Kind of a decoded unstructured value."""
+    if isinstance(v, bool):
+        return "bool"
+    return {int: "int64", float: "float64", str: "string", dict: "map", list: "slice"}.get(type(v), "invalid")
+
+
+def go_decode(obj, s, version, unstructured=False):
+    """Decode obj (a dict, not changed) the way the real server decodes a
+    built-in kind whose schema s names its Go types. Returns the object as
+    stored (MicroTimes in UTC, base64 re-encoded, null map values as "") or
+    raises GoDecodeError with the message the real server quotes.
+
+    unstructured=False is encoding/json (the first type error is kept and
+    decoding goes on; a MicroTime's own error ends it at once);
+    unstructured=True is runtime.DefaultUnstructuredConverter (the first
+    error ends it, with the converter's wording)."""
+    if not s.get("x-kubesim-go-struct") or not isinstance(obj, dict):
+        return obj
+    saved = []
+
+    def type_error(value, gotype, struct, fields):
+        return GoDecodeError("json: cannot unmarshal %s into Go struct field %s.%s of type %s"
+                             % (value, struct, ".".join(fields), gotype))
+
+    def fail(err):
+        if unstructured:
+            raise err
+        if not saved:
+            saved.append(err)
+
+    def walk(v, cs, struct, fields):
+        """The decoded value of v for schema cs (v is not None)."""
+        gotype = _go_type(cs, version)
+        if cs.get("x-kubesim-go-struct"):
+            if not isinstance(v, dict):
+                if unstructured:
+                    raise GoDecodeError("cannot restore struct from: %s" % _reflect_kind(v))
+                fail(type_error(_json_kind(v), gotype, struct, fields))
+                return v
+            out = {}
+            for k, x in v.items():
+                ps = (cs.get("properties") or {}).get(k)
+                if ps is None or x is None and k == "metadata":
+                    out[k] = x      # unknown fields are pruned later
+                elif x is not None:
+                    out[k] = walk(x, ps, cs["x-kubesim-go-struct"], fields + [k])
+                # a null is a nil pointer (or a zero struct): absent. A null
+                # left after this is a zero MicroTime, which prune() keeps
+            return out
+        ap = cs.get("additionalProperties")
+        if isinstance(ap, dict):
+            if not isinstance(v, dict):
+                if unstructured:
+                    raise GoDecodeError("cannot restore map from %s" % _reflect_kind(v))
+                fail(type_error(_json_kind(v), gotype, struct, fields))
+                return v
+            # a map's null value is its element's zero value; map keys are not
+            # part of the field path Go reports
+            return {k: "" if x is None else walk(x, ap, struct, fields) for k, x in v.items()}
+        special = cs.get("x-kubesim-go-type")
+        if special == "MicroTime":
+            if not isinstance(v, str):
+                # its UnmarshalJSON returns json.Unmarshal's error: decoding stops
+                if unstructured:
+                    raise GoDecodeError("json: cannot unmarshal %s into Go value of type string" % _json_kind(v))
+                raise type_error(_json_kind(v), "string", struct, fields)
+            return parse_micro_time(v)
+        if special == "[]uint8":
+            if not isinstance(v, str):
+                if unstructured:
+                    raise GoDecodeError("cannot restore slice from %s" % _reflect_kind(v))
+                fail(type_error(_json_kind(v), gotype, struct, fields))
+                return v
+            try:
+                return base64.b64encode(go_base64_decode(v)).decode()
+            except GoDecodeError as e:
+                fail(GoDecodeError("error decoding from json: %s" % e) if unstructured else e)
+                return v
+        typ = cs.get("type")
+        if typ == "string":
+            if isinstance(v, str):
+                return v
+            if unstructured:
+                fail(GoDecodeError("cannot convert int64 to string" if _reflect_kind(v) == "int64"
+                                   else "unrecognized type: string"))
+            else:
+                fail(type_error(_json_kind(v), gotype, struct, fields))
+            return v
+        if typ == "boolean":
+            if not isinstance(v, bool):
+                fail(GoDecodeError("unrecognized type: bool") if unstructured
+                     else type_error(_json_kind(v), gotype, struct, fields))
+            return v
+        if typ == "integer":
+            bits = 32 if gotype == "int32" else 64
+            if unstructured:
+                if isinstance(v, float) and v.is_integer():
+                    return int(v)
+                if isinstance(v, float):
+                    fail(GoDecodeError("cannot convert float64 to %s" % gotype))
+                elif isinstance(v, bool) or not isinstance(v, int):
+                    fail(GoDecodeError("unrecognized type: %s" % gotype))
+                return v
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                fail(type_error(_json_kind(v), gotype, struct, fields))
+            elif isinstance(v, float) or not -(1 << bits - 1) <= v < 1 << bits - 1:
+                fail(type_error("number %s" % v, gotype, struct, fields))
+            return v
+        return v
+
+    out = walk(obj, s, s["x-kubesim-go-struct"], [])
+    if saved:
+        raise saved[0]
+    return out
 
 
 def check_object(obj, istio="head"):

@@ -902,7 +902,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- watch ----------------------------------------------------------------
     def watch(self, rt, version, ns):
-        from .store import parse_label_selector, parse_field_selector, matches
+        from .store import parse_label_selector, parse_field_selector, matches, Rec
         c = self.ctx.cluster
         q = self.q
         lp = parse_label_selector(q.get("labelSelector", ""))
@@ -977,36 +977,72 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 st = gone("too old resource version: %d (%d)" % (since, initial)).status()
                 chunk(b'{"type":"ERROR","object":' + json.dumps(st, separators=(",", ":")).encode() + b"}\n")
                 return self._end_chunks()
-            matched = {}
             last_rv = since if since is not None else c.store.rv
             # the watch cache sends a bookmark only once its resource moved past
             # the watch's start (an event of that resource, in any namespace),
             # with the resourceVersion of the resource's last event
             start_rv = type_rv = last_rv
+
+            def key_of(obj):
+                return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+            # each object as the watch last saw it: one that stops matching the
+            # selectors is DELETED with that content (and the event's
+            # resourceVersion), as the watch cache sends it
+            seen = {}
+            unknown = set()
             with c.store.lock:
                 _, cur = c.store.snapshot(rt, ns)
                 for r in cur:
-                    md = r.obj["metadata"]
-                    matched[(md.get("namespace", ""), md["name"])] = matches(r.obj, lp, fp)
+                    seen[key_of(r.obj)] = r.obj
+                if since is not None:
+                    # a replay starts from the objects as of since (the history
+                    # has them unless they are older than it)
+                    at = {}
+                    for erv, rkey, etype, rec in c.store.events:
+                        if rkey == rt.key and erv <= since:
+                            at[key_of(rec.obj)] = None if etype == "DELETED" else rec.obj
+                    firsts = set()
+                    for etype, rec in initial:
+                        k = key_of(rec.obj)
+                        if k in firsts:
+                            continue
+                        firsts.add(k)
+                        if k in at:
+                            if at[k] is None:
+                                seen.pop(k, None)
+                            else:
+                                seen[k] = at[k]
+                        elif etype == "ADDED":
+                            seen.pop(k, None)       # created after since
+                        else:
+                            unknown.add(k)
+            matched = {k: matches(o, lp, fp) for k, o in seen.items()}
 
             def deliver(etype, rec):
                 md = rec.obj["metadata"]
                 if ns and md.get("namespace") != ns:
                     return
-                key = (md.get("namespace", ""), md["name"])
+                key = key_of(rec.obj)
                 now_m = matches(rec.obj, lp, fp)
                 was = matched.get(key, False)
+                before = seen.get(key)
                 if etype == "DELETED":
                     matched.pop(key, None)
+                    seen.pop(key, None)
                     if was or now_m:
                         event("DELETED", rec)
                     return
                 matched[key] = now_m
+                seen[key] = rec.obj
                 if now_m and not was and etype == "MODIFIED":
                     event("ADDED", rec)
                 elif now_m:
                     event(etype, rec)
                 elif was:
+                    if before is not None:
+                        o = dict(before)
+                        o["metadata"] = dict(before["metadata"], resourceVersion=str(rec.rv))
+                        rec = Rec(o, rec.rv)
                     event("DELETED", rec)
 
             for etype, rec in initial:
@@ -1014,8 +1050,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if (not ns or rec.obj["metadata"].get("namespace") == ns) and matches(rec.obj, lp, fp):
                         event("ADDED", rec)
                 else:
-                    if etype != "ADDED":
-                        matched[(rec.obj["metadata"].get("namespace", ""), rec.obj["metadata"]["name"])] = True
+                    if key_of(rec.obj) in unknown:
+                        # last changed before the history began: assume it matched
+                        unknown.discard(key_of(rec.obj))
+                        matched[key_of(rec.obj)] = True
+                        seen.pop(key_of(rec.obj), None)
                     deliver(etype, rec)
                     type_rv = max(type_rv, rec.rv)
                 last_rv = max(last_rv, rec.rv)

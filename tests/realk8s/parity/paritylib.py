@@ -33,10 +33,16 @@ MERGE = "application/merge-patch+json"
 
 # What kubesim emulates; the real server has more (normalised away, and the
 # tests check that it does have these).
-SIM_GROUPS = ["apps", "networking.istio.io", "networking.k8s.io", "security.istio.io", "servicemesh.cisco.com"]
-SIM_CORE_RESOURCES = ["namespaces", "namespaces/status", "services", "services/status"]
+SIM_GROUPS = ["apps", "coordination.k8s.io", "networking.istio.io", "networking.k8s.io", "security.istio.io",
+              "servicemesh.cisco.com"]
+# the built-in groups among them, and their resources kubesim serves
+SIM_BUILTIN_GROUPS = ["", "apps", "coordination.k8s.io", "networking.k8s.io"]
+SIM_CORE_RESOURCES = ["configmaps", "namespaces", "namespaces/status", "services", "services/status"]
 SIM_APPS_RESOURCES = ["deployments", "deployments/status"]
+SIM_COORDINATION_RESOURCES = ["leases"]
 SIM_NETWORKING_RESOURCES = ["networkpolicies"]
+SIM_BUILTIN_RESOURCES = [r for r in SIM_CORE_RESOURCES + SIM_APPS_RESOURCES + SIM_COORDINATION_RESOURCES
+                         + SIM_NETWORKING_RESOURCES if "/" not in r]
 
 # Headers that carry no meaning for a client or differ by nature (per-request
 # ids, the flow-schema uids of each server, lengths and framing).
@@ -198,7 +204,7 @@ def crds_published(real, timeout=120):
     accepted (201) instead of the 500 it gets afterwards."""
     st, out = real.request("GET", "/apis")
     gvs = ["apis/%s" % g["preferredVersion"]["groupVersion"] for g in out["groups"]
-           if g["name"] in SIM_GROUPS and g["name"] not in ("apps", "networking.k8s.io")]
+           if g["name"] in SIM_GROUPS and g["name"] not in SIM_BUILTIN_GROUPS]
 
     def have():
         paths = request(real, "GET", "/openapi/v3").body["paths"]

@@ -3,9 +3,9 @@ OpenAPI v3 documents kubectl fetches."""
 import json
 import unittest
 
-from paritylib import (ParityCase, AGG_ACCEPT, SIM_GROUPS, SIM_CORE_RESOURCES, SIM_APPS_RESOURCES,
-                       SIM_NETWORKING_RESOURCES, diff, request,
-                       sorted_causes, wait_for)
+from paritylib import (ParityCase, AGG_ACCEPT, SIM_GROUPS, SIM_BUILTIN_GROUPS, SIM_CORE_RESOURCES,
+                       SIM_APPS_RESOURCES, SIM_COORDINATION_RESOURCES, SIM_NETWORKING_RESOURCES,
+                       SIM_BUILTIN_RESOURCES, diff, request, sorted_causes, wait_for)
 
 # subresources the real server has and kubesim does not serve
 REAL_ONLY_SUBRESOURCES = {"namespaces": ["finalize"], "services": ["proxy"], "deployments": ["scale"]}
@@ -24,8 +24,7 @@ def agg_groups(resp, names):
             v = dict(v)
             rs = []
             for r in v["resources"]:
-                if r["resource"] not in ("namespaces", "services", "deployments", "networkpolicies") and \
-                        g["metadata"].get("name", "") in ("", "apps", "networking.k8s.io"):
+                if r["resource"] not in SIM_BUILTIN_RESOURCES and g["metadata"].get("name", "") in SIM_BUILTIN_GROUPS:
                     continue
                 r = dict(r)
                 if r.get("subresources"):
@@ -118,12 +117,13 @@ class DiscoveryHead(ParityCase):
         for path in ("/apis/networking.istio.io", "/apis/servicemesh.cisco.com", "/apis/security.istio.io",
                      "/apis/networking.istio.io/v1", "/apis/networking.istio.io/v1beta1",
                      "/apis/networking.istio.io/v1alpha3", "/apis/security.istio.io/v1",
-                     "/apis/servicemesh.cisco.com/v1alpha1"):
+                     "/apis/servicemesh.cisco.com/v1alpha1", "/apis/coordination.k8s.io"):
             sim, real = self.both("GET", path)
             self.assertSame(sim, real, path, headers=("content-type", "etag"), body=False)
             self.assertEqual(cmp(sim.body, real.body), [], path)
         for path, keep in (("/api/v1", SIM_CORE_RESOURCES), ("/apis/apps/v1", SIM_APPS_RESOURCES),
-                           ("/apis/networking.k8s.io/v1", SIM_NETWORKING_RESOURCES)):
+                           ("/apis/networking.k8s.io/v1", SIM_NETWORKING_RESOURCES),
+                           ("/apis/coordination.k8s.io/v1", SIM_COORDINATION_RESOURCES)):
             sim, real = self.both("GET", path)
             self.assertSame(sim, real, path, headers=("content-type", "etag"), body=False)
             names = [r["name"] for r in real.body["resources"]]
@@ -185,8 +185,9 @@ class DiscoveryHead(ParityCase):
         self.assertSame(sim, real, "/openapi/v3", headers=("content-type", "cache-control"), body=False)
         self.assertEqual(real.header("content-type"), "text/plain; charset=utf-8")
         gvs = sorted(sim.body["paths"])
-        self.assertEqual(gvs, ["api/v1", "apis/apps/v1", "apis/networking.istio.io/v1",
-                               "apis/networking.istio.io/v1alpha3", "apis/networking.istio.io/v1beta1",
+        self.assertEqual(gvs, ["api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1",
+                               "apis/networking.istio.io/v1", "apis/networking.istio.io/v1alpha3",
+                               "apis/networking.istio.io/v1beta1",
                                "apis/networking.k8s.io/v1", "apis/security.istio.io/v1", "apis/security.istio.io/v1beta1",
                                "apis/servicemesh.cisco.com/v1alpha1"])
         for gv in gvs:
@@ -257,7 +258,12 @@ class DiscoveryHead(ParityCase):
         operations (what kubectl apply --server-side reads) match."""
         for gv, item in (("api/v1", "/api/v1/namespaces/{name}"),
                          ("api/v1", "/api/v1/namespaces/{namespace}/services/{name}"),
-                         ("apis/apps/v1", "/apis/apps/v1/namespaces/{namespace}/deployments/{name}")):
+                         ("api/v1", "/api/v1/namespaces/{namespace}/configmaps/{name}"),
+                         ("apis/apps/v1", "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"),
+                         ("apis/coordination.k8s.io/v1",
+                          "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}"),
+                         ("apis/networking.k8s.io/v1",
+                          "/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}")):
             sim, real = self.fetch(self.sim, gv)[0].body, self.fetch(self.real, gv)[0].body
             self.assertEqual(sim["info"]["title"], real["info"]["title"])
             s, r = shape(sim["paths"][item]), shape(real["paths"][item])
