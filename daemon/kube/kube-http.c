@@ -41,6 +41,7 @@ static const char *method_name(enum kube_method m) {
   case KUBE_PATCH: return "PATCH";
   case KUBE_DELETE: return "DELETE";
   case KUBE_POST: return "POST";
+  case KUBE_PUT: return "PUT";
   }
   return "GET";
 }
@@ -302,6 +303,7 @@ static int send_attempt(struct kube_http *h) {
   case KUBE_PATCH:
   case KUBE_DELETE:
   case KUBE_POST:
+  case KUBE_PUT:
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method_name(h->spec.method));
     if (h->body.len || h->spec.method != KUBE_DELETE) {
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, buf_cstr(&h->body));

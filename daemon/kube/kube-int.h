@@ -196,6 +196,7 @@ enum kube_method {
   KUBE_PATCH,
   KUBE_DELETE,
   KUBE_POST,
+  KUBE_PUT,
 };
 
 struct kube_http_result {

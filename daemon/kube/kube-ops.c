@@ -462,6 +462,54 @@ int kube_client_apply(struct kube_client *c, const struct kube_ref *ref,
   return r;
 }
 
+/* ------------------------------------------------------- POST and PUT */
+
+/* Create (POST to the collection) or replace (PUT to the object) @obj as it
+ * is: its metadata.resourceVersion, when set, is the server's precondition. */
+static int write_whole(struct kube_client *c, enum kube_method method,
+                       const struct kube_ref *ref, const struct doc_node *obj,
+                       struct doc_arena *a, kube_done_fn done, void *userdata,
+                       struct kube_op **ret_op, struct err *err) {
+  const char *name = doc_path_str(obj, "metadata.name");
+  struct kube_http_spec spec = {.method = method, .content_type = "application/json"};
+  struct buf path = BUF_INIT, body = BUF_INIT;
+  char *p;
+  int r;
+
+  if (!doc_is(obj, DOC_MAP) || str_is_empty(doc_map_str(obj, "apiVersion")) ||
+      str_is_empty(doc_map_str(obj, "kind")) || str_is_empty(name))
+    return err_set(err, -EINVAL,
+                   "cluster %s: an object to write needs apiVersion, kind and metadata.name",
+                   c->name);
+  p = kube_ref_path(ref, method == KUBE_PUT ? name : NULL, err, c->name);
+  if (!p)
+    return err->code;
+  buf_puts(&path, p);
+  free(p);
+  kube_query_add(&path, "fieldManager", c->field_manager);
+  kube_query_add(&path, "fieldValidation", "Strict");
+  doc_emit_json(obj, &body, 0);
+  spec.path = buf_cstr(&path);
+  spec.body = body.data;
+  spec.body_len = body.len;
+  r = submit_simple(c, &spec, a, done, userdata, on_object, ret_op, err);
+  buf_dispose(&path);
+  buf_dispose(&body);
+  return r;
+}
+
+int kube_client_create(struct kube_client *c, const struct kube_ref *ref,
+                       const struct doc_node *obj, struct doc_arena *a, kube_done_fn done,
+                       void *userdata, struct kube_op **ret_op, struct err *err) {
+  return write_whole(c, KUBE_POST, ref, obj, a, done, userdata, ret_op, err);
+}
+
+int kube_client_update(struct kube_client *c, const struct kube_ref *ref,
+                       const struct doc_node *obj, struct doc_arena *a, kube_done_fn done,
+                       void *userdata, struct kube_op **ret_op, struct err *err) {
+  return write_whole(c, KUBE_PUT, ref, obj, a, done, userdata, ret_op, err);
+}
+
 /* ------------------------------------------------------------ DELETE */
 
 static void on_delete(void *ud, const struct kube_http_result *hr) {

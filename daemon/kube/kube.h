@@ -373,6 +373,17 @@ int kube_client_apply(struct kube_client *c, const struct kube_ref *ref,
                       kube_done_fn done, void *userdata, struct kube_op **ret_op,
                       struct err *err);
 
+/* Create @obj (POST; -EEXIST when the name is taken) or replace it (PUT;
+ * -ENOENT when it does not exist, -EBUSY when its metadata.resourceVersion is
+ * not the current one: the server's optimistic concurrency). The result is
+ * the stored object. For objects egressd owns whole, such as its Leases. */
+int kube_client_create(struct kube_client *c, const struct kube_ref *ref,
+                       const struct doc_node *obj, struct doc_arena *a, kube_done_fn done,
+                       void *userdata, struct kube_op **ret_op, struct err *err);
+int kube_client_update(struct kube_client *c, const struct kube_ref *ref,
+                       const struct doc_node *obj, struct doc_arena *a, kube_done_fn done,
+                       void *userdata, struct kube_op **ret_op, struct err *err);
+
 enum kube_propagation {
   KUBE_PROPAGATION_BACKGROUND,
   KUBE_PROPAGATION_FOREGROUND,
