@@ -84,6 +84,7 @@ struct apply_job {
   size_t next;               /* next plan item to look at in this phase */
   int rank;                  /* the kind rank being written */
   bool stopping;             /* apply_job_stop(): no new write */
+  bool fenced;               /* the may_write hook said no: stopping too */
   bool failed_read;
   bool check_by_list[_RENDER_KIND_MAX];
   /* gateways written in this pass whose spec changed (created, or a new
@@ -908,6 +909,14 @@ static bool wants_write(const struct apply_job *j, size_t i) {
   return (it->action == PLAN_CREATE || it->action == PLAN_UPDATE) && !o->done && !o->conflict;
 }
 
+/* The fence (coordination): asked right before each write goes out. */
+static bool write_allowed(struct apply_job *j) {
+  if (!j->req.may_write || j->req.may_write(j->req.userdata))
+    return true;
+  j->fenced = j->stopping = true;
+  return false;
+}
+
 static void phase_apply(struct apply_job *j) {
   unsigned parallel = j->req.max_parallel ? j->req.max_parallel : DEFAULT_PARALLEL;
 
@@ -957,6 +966,10 @@ static void phase_apply(struct apply_job *j) {
       }
       if (j->req.flags & APPLY_DRY_RUN)
         flags |= KUBE_APPLY_DRY_RUN;
+      else if (!write_allowed(j)) {
+        j->next--; /* not started: a later job plans it again */
+        break;
+      }
       j->ops[i].scratch = doc_arena_new();
       if (kube_client_apply(j->req.client, &ref, it->desired, flags, j->ops[i].scratch,
                             on_applied, &j->ops[i], &j->ops[i].op, &e) < 0) {
@@ -1038,6 +1051,10 @@ static void phase_prune(struct apply_job *j) {
       if (k >= _RENDER_KIND_MAX || !j->kinds[k].served) {
         object_fail(j, i, -ENOENT, "cannot delete: the cluster no longer serves %s", it->kind);
         continue;
+      }
+      if (!write_allowed(j)) {
+        j->next--;
+        break;
       }
       ref = j->kinds[k].ref;
       ref.namespace = it->namespace;
@@ -1494,6 +1511,10 @@ void apply_job_progress(const struct apply_job *j, struct apply_progress *p) {
 void apply_job_stop(struct apply_job *j) {
   if (j)
     j->stopping = true;
+}
+
+bool apply_job_fenced(const struct apply_job *j) {
+  return j->fenced;
 }
 
 bool apply_job_writing(const struct apply_job *j) {

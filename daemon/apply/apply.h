@@ -143,6 +143,10 @@ struct apply_request {
   /* Called once the plan is known and before the first write; a negative
    * return aborts the job (outcome FAILED, nothing written). May be NULL. */
   int (*planned)(void *userdata, struct apply_job *job);
+  /* Asked right before each write is sent: false (coordination's fence: the
+   * cluster's lease is no longer held fresh) stops the job as
+   * apply_job_stop() does, and apply_job_fenced() tells. May be NULL. */
+  bool (*may_write)(void *userdata);
   /* Called once when the job has finished (any outcome). May be NULL. */
   void (*done)(void *userdata, struct apply_job *job);
   /* Called when the job enters a stage and as its writes complete (at most
@@ -179,6 +183,9 @@ bool apply_job_writing(const struct apply_job *job);
  * the job idles, unfinished, with apply_job_writing() false, for the caller
  * to free. */
 void apply_job_stop(struct apply_job *job);
+/* Whether the may_write hook refused a write (the job then idles as after
+ * apply_job_stop()). */
+bool apply_job_fenced(const struct apply_job *job);
 /* Stop what is in flight (no more callbacks) and free. NULL is fine. */
 void apply_job_free(struct apply_job *job);
 
