@@ -42,7 +42,7 @@ static const char *const type_names[_LEDGER_TYPE_MAX] = {
     [LEDGER_TYPE_GENESIS] = "genesis",           [LEDGER_TYPE_APPLY_INTENT] = "apply-intent",
     [LEDGER_TYPE_APPLY_RESULT] = "apply-result", [LEDGER_TYPE_DRIFT] = "drift",
     [LEDGER_TYPE_PRUNE] = "prune",               [LEDGER_TYPE_KEY_ROTATION] = "key-rotation",
-    [LEDGER_TYPE_ROLLOUT] = "rollout",
+    [LEDGER_TYPE_ROLLOUT] = "rollout",           [LEDGER_TYPE_LEASE] = "lease",
 };
 
 const char *ledger_type_name(enum ledger_type t) {
@@ -154,6 +154,7 @@ static const char *const prune_outcomes[] = {"deleted", "gone", "failed", "skipp
 static const char *const drift_changes[] = {"modified", "deleted", NULL};
 static const char *const drift_actions[] = {"reapplied", "reported", NULL};
 static const char *const rollout_actions[] = {"pause", "resume", NULL};
+static const char *const lease_actions[] = {"acquired", "lost", "released", NULL};
 
 static const struct doc_schema s_str = {.kind = DOC_SCHEMA_STR};
 static const struct doc_schema s_index = {.kind = DOC_SCHEMA_INT, .what = "a record index",
@@ -175,6 +176,8 @@ static const struct doc_schema s_drift_action = {.kind = DOC_SCHEMA_STR,
                                                  .enum_values = drift_actions};
 static const struct doc_schema s_rollout_action = {.kind = DOC_SCHEMA_STR,
                                                    .enum_values = rollout_actions};
+static const struct doc_schema s_lease_action = {.kind = DOC_SCHEMA_STR,
+                                                 .enum_values = lease_actions};
 
 #define HEADER_FIELDS                                                                    \
   {"index", &s_index, true}, {"time", &s_str, true}, {"type", &s_str, true},             \
@@ -262,6 +265,10 @@ static const struct doc_schema_field f_key_rotation[] = {
 static const struct doc_schema_field f_rollout[] = {
     HEADER_FIELDS,          {"action", &s_rollout_action, true}, {"target", &s_str, true},
     {"state", &s_str, true}, {"actor", &s_str, false},           {NULL}};
+static const struct doc_schema_field f_lease[] = {
+    HEADER_FIELDS,          {"action", &s_lease_action, true}, {"lease", &s_str, true},
+    {"identity", &s_str, true}, {"cluster", &s_str, false},     {"reason", &s_str, false},
+    {NULL}};
 
 static const struct doc_schema record_schemas[_LEDGER_TYPE_MAX] = {
     [LEDGER_TYPE_GENESIS] = {.kind = DOC_SCHEMA_OBJECT, .fields = f_genesis},
@@ -271,6 +278,7 @@ static const struct doc_schema record_schemas[_LEDGER_TYPE_MAX] = {
     [LEDGER_TYPE_PRUNE] = {.kind = DOC_SCHEMA_OBJECT, .fields = f_prune},
     [LEDGER_TYPE_KEY_ROTATION] = {.kind = DOC_SCHEMA_OBJECT, .fields = f_key_rotation},
     [LEDGER_TYPE_ROLLOUT] = {.kind = DOC_SCHEMA_OBJECT, .fields = f_rollout},
+    [LEDGER_TYPE_LEASE] = {.kind = DOC_SCHEMA_OBJECT, .fields = f_lease},
 };
 
 static bool is_lower_hex(const char *s, size_t len) {
@@ -326,6 +334,10 @@ static int check_meaning(const struct doc_node *o, enum ledger_type type, struct
     if (!object_id(doc_map_str(o, "target")))
       return err_set(err, -EBADMSG, "'target' is not a Git object id (40 or 64 lower-case hex)");
     return 0; /* about the whole fleet: no cluster */
+  case LEDGER_TYPE_LEASE:
+    if (str_is_empty(doc_map_str(o, "lease")) || str_is_empty(doc_map_str(o, "identity")))
+      return err_set(err, -EBADMSG, "'lease' or 'identity' is empty");
+    return 0; /* standby's leader lease is about the whole fleet */
   case LEDGER_TYPE_APPLY_RESULT:
   case _LEDGER_TYPE_MAX:
     break;
@@ -518,6 +530,17 @@ struct doc_node *ledger_fields_drift(struct doc_arena *a, const struct ledger_ch
 
 struct doc_node *ledger_fields_prune(struct doc_arena *a, const struct ledger_change *in) {
   return change_fields(a, in, LEDGER_TYPE_PRUNE);
+}
+
+struct doc_node *ledger_fields_lease(struct doc_arena *a, const struct ledger_lease_act *in) {
+  struct doc_node *m = doc_new_map(a);
+
+  put_str(a, m, "action", in->action);
+  put_str(a, m, "lease", in->lease);
+  put_str(a, m, "identity", in->identity);
+  put_str(a, m, "cluster", in->cluster);
+  put_str(a, m, "reason", in->reason);
+  return m;
 }
 
 struct doc_node *ledger_fields_rollout(struct doc_arena *a, const struct ledger_rollout_act *in) {

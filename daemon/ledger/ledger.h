@@ -206,6 +206,7 @@ enum ledger_type {
   LEDGER_TYPE_PRUNE,
   LEDGER_TYPE_KEY_ROTATION,
   LEDGER_TYPE_ROLLOUT,          /* an operator's act on a rollout (pause, resume) */
+  LEDGER_TYPE_LEASE,            /* coordination: this member took, lost or gave up a lease */
   _LEDGER_TYPE_MAX,
 };
 
@@ -302,6 +303,15 @@ struct ledger_rollout_act {
 
 struct doc_node *ledger_fields_apply_intent(struct doc_arena *a, const struct ledger_apply_intent *in);
 struct doc_node *ledger_fields_rollout(struct doc_arena *a, const struct ledger_rollout_act *in);
+/* lease: coordination (several members, one fleet) */
+struct ledger_lease_act {
+  const char *action;               /* "acquired" | "lost" | "released" */
+  const char *lease;                /* the Lease's name, e.g. egressd-cluster-prod-eu */
+  const char *identity;             /* this member */
+  const char *cluster;              /* the cluster it guards; NULL: the whole fleet (standby) */
+  const char *reason;               /* optional: why it was lost or released */
+};
+struct doc_node *ledger_fields_lease(struct doc_arena *a, const struct ledger_lease_act *in);
 struct doc_node *ledger_fields_apply_result(struct doc_arena *a, const struct ledger_apply_result *in);
 struct doc_node *ledger_fields_drift(struct doc_arena *a, const struct ledger_change *in);
 struct doc_node *ledger_fields_prune(struct doc_arena *a, const struct ledger_change *in);
