@@ -101,6 +101,21 @@ static const struct doc_schema s_metrics = {DOC_SCHEMA_OBJECT, .fields = metrics
 static const struct doc_schema_field log_fields[] = {{"level", &s_level, false}, {NULL}};
 static const struct doc_schema s_log = {DOC_SCHEMA_OBJECT, .fields = log_fields};
 
+/* coordination: several hosts, one fleet (svc/coord.h) */
+static const char *const coord_modes[] = {"sharded", "standby", NULL};
+static const struct doc_schema s_coord_mode = {DOC_SCHEMA_STR, .enum_values = coord_modes};
+static const struct doc_schema_field coordination_fields[] = {
+    {"kubeconfig", &s_path, true},
+    {"context", &s_str, false},
+    {"namespace", &s_str, false},
+    {"identity", &s_str, false},
+    {"mode", &s_coord_mode, false},
+    {"leaseDuration", &s_duration, false},
+    {"renewDeadline", &s_duration, false},
+    {"retryPeriod", &s_duration, false},
+    {NULL}};
+static const struct doc_schema s_coordination = {DOC_SCHEMA_OBJECT, .fields = coordination_fields};
+
 static const struct doc_schema_field root_fields[] = {
     {"repository", &s_repository, true},
     {"verify", &s_verify, false},
@@ -110,6 +125,7 @@ static const struct doc_schema_field root_fields[] = {
     {"ledger", &s_ledger, false},
     {"metrics", &s_metrics, false},
     {"log", &s_log, false},
+    {"coordination", &s_coordination, false},
     {NULL}};
 static const struct doc_schema s_root = {DOC_SCHEMA_OBJECT, "a mapping of settings",
                                          .fields = root_fields};
@@ -292,6 +308,76 @@ static void apply_clusters(struct ctx *x, const struct doc_node *list) {
   }
 }
 
+/* coordination: names that become parts of Lease names must be DNS labels,
+ * and the three durations must nest as client-go's leader election
+ * requires (leaseDuration > renewDeadline > retryPeriod), or a member could
+ * stop writing later than another starts. */
+static void apply_coordination(struct ctx *x, const struct doc_node *n) {
+  struct hostconfig *c = x->c;
+  const struct doc_pair *p;
+  const struct doc_node *at;
+  const char *why;
+  char host[256] = "";
+
+  if (!doc_is(n, DOC_MAP))
+    return;
+  c->coord.enabled = true;
+  c->coord.kubeconfig = opt_path(x, n, "kubeconfig");
+  c->coord.context = opt_str(n, "context");
+  c->coord.namespace = opt_str(n, "namespace");
+  if (!c->coord.namespace)
+    c->coord.namespace = xstrdup("egressd-system");
+  c->coord.identity = opt_str(n, "identity");
+  if (!c->coord.identity) {
+    gethostname(host, sizeof(host) - 1);
+    for (char *s = host; *s; s++)
+      if (*s >= 'A' && *s <= 'Z')
+        *s = (char)(*s - 'A' + 'a');
+    if ((why = dns_label_check(host)))
+      diag_error(x->d, n->file, n->line, n->col,
+                 "coordination.identity is not set and the host name '%s' %s; set "
+                 "coordination.identity to a DNS-1123 label unique in the fleet",
+                 host, why);
+    c->coord.identity = xstrdup(host);
+  } else if ((why = dns_label_check(c->coord.identity)) && (p = doc_map_pair(n, "identity"))) {
+    diag_error(x->d, p->value->file, p->value->line, p->value->col,
+               "coordination.identity '%s' %s (it names a Lease: a DNS-1123 label)",
+               c->coord.identity, why);
+  }
+  if ((p = doc_map_pair(n, "namespace")) && (why = dns_label_check(c->coord.namespace)))
+    diag_error(x->d, p->value->file, p->value->line, p->value->col,
+               "coordination.namespace '%s' %s", c->coord.namespace, why);
+  c->coord.standby = str_eq(doc_map_str(n, "mode"), "standby");
+  opt_duration(n, "leaseDuration", &c->coord.lease_duration_usec);
+  opt_duration(n, "renewDeadline", &c->coord.renew_deadline_usec);
+  opt_duration(n, "retryPeriod", &c->coord.retry_period_usec);
+  if (c->coord.lease_duration_usec % USEC_PER_SEC && (p = doc_map_pair(n, "leaseDuration")))
+    diag_error(x->d, p->value->file, p->value->line, p->value->col,
+               "coordination.leaseDuration must be whole seconds (a Lease counts in seconds)");
+  if (c->coord.retry_period_usec < 100 * USEC_PER_MSEC && (p = doc_map_pair(n, "retryPeriod")))
+    diag_error(x->d, p->value->file, p->value->line, p->value->col,
+               "coordination.retryPeriod must be at least 100ms");
+  /* point at the duration written (the other may be the default) */
+  at = (p = doc_map_pair(n, "renewDeadline")) || (p = doc_map_pair(n, "leaseDuration"))
+           ? p->value
+           : n;
+  if (c->coord.renew_deadline_usec >= c->coord.lease_duration_usec)
+    diag_error(x->d, at->file, at->line, at->col,
+               "coordination.renewDeadline (%llums) must be shorter than leaseDuration (%llums): "
+               "a member must stop writing before another may take its clusters",
+               (unsigned long long)(c->coord.renew_deadline_usec / USEC_PER_MSEC),
+               (unsigned long long)(c->coord.lease_duration_usec / USEC_PER_MSEC));
+  else if (c->coord.retry_period_usec * 6 / 5 >= c->coord.renew_deadline_usec) {
+    if ((p = doc_map_pair(n, "retryPeriod")))
+      at = p->value;
+    diag_error(x->d, at->file, at->line, at->col,
+               "coordination.retryPeriod (%llums, plus 20%% jitter) must be shorter than "
+               "renewDeadline (%llums): a renewal must have a chance before the deadline",
+               (unsigned long long)(c->coord.retry_period_usec / USEC_PER_MSEC),
+               (unsigned long long)(c->coord.renew_deadline_usec / USEC_PER_MSEC));
+  }
+}
+
 static int level_of(const char *s) {
   if (str_eq(s, "debug"))
     return LOG_DEBUG;
@@ -346,6 +432,7 @@ static void apply(struct ctx *x, const struct doc_node *root) {
     free(c->runtime_dir);
     c->runtime_dir = opt_path(x, n, "runtimeDir");
   }
+  apply_coordination(x, doc_map_get(root, "coordination"));
   n = doc_map_get(root, "ledger");
   c->ledger_dir = doc_map_str(n, "dir") ? opt_path(x, n, "dir")
                                         : path_join(c->state_dir, "ledger");
@@ -353,6 +440,9 @@ static void apply(struct ctx *x, const struct doc_node *root) {
                                         : path_join(x->dir, "ledger_ed25519");
   if (doc_map_str(n, "origin")) {
     c->ledger_origin = opt_str(n, "origin");
+  } else if (c->coord.enabled) {
+    /* each member keeps its own ledger, named after the member */
+    c->ledger_origin = xasprintf("egressd/%s", c->coord.identity);
   } else {
     gethostname(host, sizeof(host) - 1);
     c->ledger_origin = xasprintf("egressd/%s", host);
@@ -380,6 +470,9 @@ static struct hostconfig *defaults(const char *path) {
   c->state_dir = xstrdup("/var/lib/egressd");
   c->runtime_dir = xstrdup("/run/egressd");
   c->log_level = LOG_INFO;
+  c->coord.lease_duration_usec = 15 * USEC_PER_SEC;
+  c->coord.renew_deadline_usec = 10 * USEC_PER_SEC;
+  c->coord.retry_period_usec = 2 * USEC_PER_SEC;
   return c;
 }
 
@@ -501,5 +594,9 @@ void hostconfig_free(struct hostconfig *c) {
   free(c->ledger_key);
   free(c->ledger_origin);
   free(c->metrics_textfile);
+  free(c->coord.kubeconfig);
+  free(c->coord.context);
+  free(c->coord.namespace);
+  free(c->coord.identity);
   free(c);
 }

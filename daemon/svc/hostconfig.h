@@ -80,9 +80,20 @@ struct hostconfig {
   char *runtime_dir;         /* default /run/egressd */
   char *ledger_dir;          /* default <state_dir>/ledger */
   char *ledger_key;          /* default <config dir>/ledger_ed25519 */
-  char *ledger_origin;       /* default egressd/<hostname> */
+  char *ledger_origin;       /* default egressd/<hostname>; with coordination egressd/<identity> */
   char *metrics_textfile;    /* NULL: no metrics file */
   int log_level;             /* syslog priority, default LOG_INFO */
+  struct {
+    bool enabled;            /* coordination is set: several members, one fleet (svc/coord.h) */
+    char *kubeconfig;        /* the coordination (management) cluster */
+    char *context;           /* NULL: the kubeconfig's current-context */
+    char *namespace;         /* default egressd-system */
+    char *identity;          /* default: the host name; a DNS-1123 label */
+    bool standby;            /* mode standby (one active member), else sharded */
+    uint64_t lease_duration_usec;  /* default 15s */
+    uint64_t renew_deadline_usec;  /* default 10s */
+    uint64_t retry_period_usec;    /* default 2s */
+  } coord;
 };
 
 /* Read and check @path. On success *ret is a new config (hostconfig_free).
