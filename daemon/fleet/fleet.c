@@ -150,6 +150,20 @@ void fleet_rollout_tick(struct fleet_rollout *r, uint64_t now) {
   r->state = FLEET_ROLLOUT_COMPLETE;
 }
 
+void fleet_cluster_observe(struct fleet_rollout *r, size_t i, const char *target,
+                           enum fleet_phase phase, const char *applied, uint64_t now) {
+  struct fleet_cluster *c = &r->clusters[i];
+  enum fleet_phase p = str_eq(target, r->target) ? phase : FLEET_PENDING;
+
+  if (applied && applied[0])
+    str_copy(c->applied, sizeof(c->applied), applied);
+  if (p == FLEET_APPLYING && c->phase == FLEET_APPLYING)
+    return;
+  if (p != c->phase)
+    set_phase(c, p, now);
+  c->bake_until = c->retry_at = UINT64_MAX; /* the owner's to end */
+}
+
 size_t fleet_rollout_ready(const struct fleet_rollout *r, uint64_t now, size_t *ret, size_t max) {
   size_t n = 0, busy;
   const struct fleet_wave *w;

@@ -139,6 +139,14 @@ void fleet_cluster_finished(struct fleet_rollout *r, size_t i, enum fleet_result
  * the bake failed. */
 void fleet_cluster_bake_failed(struct fleet_rollout *r, size_t i, const char *why, uint64_t now);
 
+/* Coordination: cluster @i is another member's, which last published that
+ * it has @applied in force and, for the rollout of @target, is in @phase.
+ * For this rollout's target the phase is taken as it is (deadlines are the
+ * owner's: a bake or a retry never ends here); for another target the
+ * cluster is pending here. An empty @applied leaves it as it was. */
+void fleet_cluster_observe(struct fleet_rollout *r, size_t i, const char *target,
+                           enum fleet_phase phase, const char *applied, uint64_t now);
+
 /* After a restart: deadlines further ahead than they can ever be (the wall
  * clock was stepped back while the daemon was stopped) are brought back to
  * @now plus their longest length, a bake to its wave's bake time, a retry

@@ -273,6 +273,45 @@ START_TEST(test_fleet_restart_skips_clusters_already_at_target) {
 }
 END_TEST
 
+/* Coordination: clusters owned by other members take the phase their owner
+ * published; the waves wait for them, and their deadlines stay the owner's. */
+START_TEST(test_fleet_observed_clusters_hold_the_waves) {
+  struct fleet_rollout r = {0};
+  struct fleet_options o = {0};
+  const char *target = "1111111111111111111111111111111111111111";
+  const char *old = "0000000000000000000000000000000000000000";
+  int eu1, eu2;
+  size_t idx[16];
+
+  fleet_rollout_begin(&r, target, repo->fleet, names, 6, 0);
+  eu1 = fleet_cluster_index(&r, "eu-1");
+  eu2 = fleet_cluster_index(&r, "eu-2");
+  /* canary is this member's; it bakes and is done */
+  ck_assert_uint_eq(ready(&r, 0, idx), 1);
+  fleet_cluster_started(&r, idx[0], 0);
+  fleet_cluster_finished(&r, idx[0], FLEET_RESULT_OK, NULL, &o, 0);
+  ck_assert_uint_eq(ready(&r, 61 * S, idx), 1); /* eu-1 is next (maxParallel 1) */
+  /* eu-1 is another member's: it says it bakes; nothing else of the wave starts */
+  fleet_cluster_observe(&r, (size_t)eu1, target, FLEET_BAKING, NULL, 61 * S);
+  ck_assert_str_eq(phase(&r, "eu-1"), "baking");
+  ck_assert_uint_eq(ready(&r, 10000 * S, idx), 0); /* its bake is the owner's to end */
+  /* a phase for another commit (an older rollout) is pending here */
+  fleet_cluster_observe(&r, (size_t)eu2, old, FLEET_DONE, old, 62 * S);
+  ck_assert_str_eq(phase(&r, "eu-2"), "pending");
+  ck_assert_str_eq(r.clusters[eu2].applied, old);
+  /* the owner says done: the wave goes on with eu-2 */
+  fleet_cluster_observe(&r, (size_t)eu1, target, FLEET_DONE, target, 400 * S);
+  ck_assert_uint_eq(ready(&r, 400 * S, idx), 1);
+  ck_assert_int_eq((int)idx[0], eu2);
+  /* a failure another member saw counts against the budget here too */
+  fleet_cluster_started(&r, idx[0], 400 * S);
+  fleet_cluster_observe(&r, (size_t)eu2, target, FLEET_FAILED, NULL, 401 * S);
+  fleet_rollout_tick(&r, 401 * S);
+  ck_assert_int_eq(r.state, FLEET_ROLLOUT_HALTED);
+  fleet_rollout_dispose(&r);
+}
+END_TEST
+
 static Suite *fleet_suite(void) {
   Suite *s = suite_create("fleet");
   TCase *tc = tcase_create("rollout");
@@ -285,6 +324,7 @@ static Suite *fleet_suite(void) {
   tcase_add_test(tc, test_fleet_clamps_deadlines_a_clock_step_left_behind);
   tcase_add_test(tc, test_fleet_pause_resume_and_bake_failure);
   tcase_add_test(tc, test_fleet_restart_skips_clusters_already_at_target);
+  tcase_add_test(tc, test_fleet_observed_clusters_hold_the_waves);
   suite_add_tcase(s, tc);
   return s;
 }
