@@ -121,21 +121,53 @@ int cmd_status(int argc, char **argv) {
       printf(": %s", s(ro, "haltReason", ""));
     printf("\n");
   }
+  if (doc_is(doc_map_get(st.root, "coordination"), DOC_MAP)) {
+    /* several members, one fleet (docs/ha.md) */
+    const struct doc_node *co = doc_map_get(st.root, "coordination");
+    const struct doc_node *mem = doc_map_get(co, "members");
+    const struct doc_node *r = doc_map_get(co, "reachable");
+    printf("member      %s (%s), coordination cluster %s%s%s\n", s(co, "identity", "?"),
+           s(co, "mode", "?"), doc_is(r, DOC_BOOL) && r->u.b ? "reachable" : "unreachable",
+           doc_map_str(co, "error") ? ": " : "", s(co, "error", ""));
+    printf("members    ");
+    for (size_t i = 0; i < doc_len(mem) && mem->type == DOC_SEQ; i++) {
+      const struct doc_node *e = mem->u.seq.items[i];
+      const struct doc_node *live = doc_map_get(e, "live"), *age = doc_map_get(e, "leaseAgeSeconds");
+      printf(" %s (%s, lease %llds ago)", s(e, "identity", "?"),
+             doc_is(live, DOC_BOOL) && live->u.b ? "live" : "gone",
+             (long long)(doc_is(age, DOC_INT) ? age->u.i : 0));
+    }
+    printf("\n");
+  }
   if (doc_is(ledger, DOC_MAP) && doc_is(doc_map_get(ledger, "size"), DOC_INT))
     printf("ledger      %lld records in %s, root %s\n",
            (long long)doc_map_get(ledger, "size")->u.i, s(ledger, "dir", "?"), s(ledger, "root", "?"));
-  printf("\n%-16s %-10s %-12s %-9s %-12s %-12s %-6s %-12s %s\n", "CLUSTER", "WAVE", "PHASE",
-         "APPLIED", "HEALTH", "LAST SYNC", "DRIFT", "WATCH", "LAST ERROR");
+  printf("\n%-16s %-10s %-12s %-9s %-12s %-12s %-6s %-12s ", "CLUSTER", "WAVE", "PHASE",
+         "APPLIED", "HEALTH", "LAST SYNC", "DRIFT", "WATCH");
+  if (doc_map_get(st.root, "coordination"))
+    printf("%-16s ", "OWNER");
+  printf("LAST ERROR\n");
   for (size_t i = 0; i < doc_len(clusters) && clusters->type == DOC_SEQ; i++) {
     const struct doc_node *m = clusters->u.seq.items[i];
     const struct doc_node *drift = doc_map_get(m, "driftCorrected");
     const struct doc_node *sy = doc_map_get(m, "syncing");
-    printf("%-16s %-10s %-12s %-9s %-12s %-12s %-6lld %-12s %s\n", s(m, "name", "?"),
+    printf("%-16s %-10s %-12s %-9s %-12s %-12s %-6lld %-12s ", s(m, "name", "?"),
            s(m, "wave", "-"), doc_is(sy, DOC_BOOL) && sy->u.b ? "syncing" : s(m, "phase", "-"),
            shortc(s(m, "applied", NULL), c2), s(m, "health", "-"),
            cli_status_age(doc_map_str(m, "lastSync"), a1, sizeof(a1)),
            (long long)(doc_is(drift, DOC_INT) ? drift->u.i : 0),
-           s(doc_map_get(m, "watch"), "state", "-"), s(m, "lastError", ""));
+           s(doc_map_get(m, "watch"), "state", "-"));
+    if (doc_is(doc_map_get(m, "lease"), DOC_MAP)) {
+      /* the holder of its Lease, and "*" when it is this member */
+      const struct doc_node *own = doc_map_get(doc_map_get(m, "lease"), "ownedHere");
+      char who[80];
+      str_format(who, sizeof(who), "%s%s", s(doc_map_get(m, "lease"), "holder", "-"),
+                 doc_is(own, DOC_BOOL) && own->u.b ? " *" : "");
+      printf("%-16s ", who);
+    } else if (doc_map_get(st.root, "coordination")) {
+      printf("%-16s ", "-");
+    }
+    printf("%s\n", s(m, "lastError", ""));
   }
   cli_status_dispose(&st);
   return CLI_EXIT_OK;

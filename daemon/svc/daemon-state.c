@@ -116,6 +116,7 @@ int svc_state_save(struct svc *d, struct err *err) {
   set_s(a, ro, "state", fleet_state_name(r->state));
   set_u64(a, ro, "wave", r->wave);
   set_u64(a, ro, "started", r->started);
+  set_u64(a, ro, "actAdopted", d->coord_act_seen);
   set_s(a, ro, "haltReason", r->halt_reason);
   for (size_t i = 0; i < r->n_waves; i++) {
     struct doc_node *w = doc_new_map(a);
@@ -213,6 +214,7 @@ int svc_state_load(struct svc *d, struct err *err) {
   rc = 0;
   r->wave = (unsigned)u64_at(ro, "wave");
   r->started = u64_at(ro, "started");
+  d->coord_act_seen = u64_at(ro, "actAdopted");
   str_at(ro, "haltReason", r->halt_reason, sizeof(r->halt_reason));
   waves = doc_map_get(ro, "waves");
   clusters = doc_map_get(ro, "clusters");

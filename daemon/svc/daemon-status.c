@@ -86,6 +86,27 @@ void svc_status_line(const struct svc *d, char *buf, size_t size) {
     n = str_format(buf, size, "in sync: %zu/%zu clusters at %s%s, %zu drift corrected, %s",
                    counts[FLEET_DONE], r->n_clusters, short_id(r->target), signer, drift, age);
   }
+  if (n < size && d->coord) {
+    /* coordination: what this member does, and a coordination cluster
+     * it cannot reach (it then writes nowhere) */
+    uint64_t mono = time_now_mono_usec();
+    size_t owned = 0;
+    const char *why;
+    for (size_t i = 0; i < d->n_clusters; i++)
+      owned += coord_owns(d->coord, i, mono);
+    if (!coord_reachable(d->coord, &why) && why[0])
+      n += str_format(buf + n, size - n, "; member %s: coordination cluster unreachable, "
+                                         "writing to %zu cluster%s (%s)",
+                      coord_identity(d->coord), owned, owned == 1 ? "" : "s", why);
+    else if (coord_standby(d->coord))
+      n += str_format(buf + n, size - n, "; member %s: %s%s%s", coord_identity(d->coord),
+                      owned ? "active (holds egressd-leader)" : "standby",
+                      why[0] ? "; coordination: " : "", why);
+    else
+      n += str_format(buf + n, size - n, "; member %s: owns %zu/%zu clusters%s%s",
+                      coord_identity(d->coord), owned, d->n_clusters,
+                      why[0] ? "; coordination: " : "", why);
+  }
   if (n < size)
     str_copy(buf + n, size - n, tail);
 }
@@ -106,6 +127,29 @@ static void set_time(struct doc_arena *a, struct doc_node *m, const char *k, uin
 
 static void set_n(struct doc_arena *a, struct doc_node *m, const char *k, uint64_t v) {
   doc_map_set(a, m, k, doc_new_int(a, (int64_t)v));
+}
+
+/* status.json's "coordination": the members and who holds what. */
+static struct doc_node *coord_status(const struct svc *d, struct doc_arena *a) {
+  struct doc_node *m = doc_new_map(a), *members = doc_new_seq(a);
+  struct coord_member mem[64];
+  uint64_t now = time_now_mono_usec();
+  size_t n = coord_members(d->coord, mem, sizeof(mem) / sizeof(mem[0]), now);
+  const char *why;
+
+  set_s(a, m, "identity", coord_identity(d->coord));
+  set_s(a, m, "mode", coord_standby(d->coord) ? "standby" : "sharded");
+  doc_map_set(a, m, "reachable", doc_new_bool(a, coord_reachable(d->coord, &why)));
+  set_s(a, m, "error", why);
+  for (size_t i = 0; i < n; i++) {
+    struct doc_node *e = doc_new_map(a);
+    set_s(a, e, "identity", mem[i].identity);
+    doc_map_set(a, e, "live", doc_new_bool(a, mem[i].live));
+    doc_map_set(a, e, "leaseAgeSeconds", doc_new_int(a, (int64_t)(mem[i].age_usec / USEC_PER_SEC)));
+    doc_seq_push(a, members, e);
+  }
+  doc_map_set(a, m, "members", members);
+  return m;
 }
 
 int svc_status_write(const struct svc *d, struct err *err) {
@@ -218,9 +262,20 @@ int svc_status_write(const struct svc *d, struct err *err) {
       set_n(a, wm, "driftEvents", svc_watch_drift_events(c));
       doc_map_set(a, m, "watch", wm);
     }
+    if (d->coord) {
+      struct doc_node *lm = doc_new_map(a);
+      uint64_t age, now = time_now_mono_usec();
+      set_s(a, lm, "holder", coord_holder(d->coord, i, now, &age));
+      set_s(a, lm, "assigned", coord_assigned(d->coord, i));
+      doc_map_set(a, lm, "ownedHere", doc_new_bool(a, coord_owns(d->coord, i, now)));
+      doc_map_set(a, lm, "ageSeconds", doc_new_int(a, (int64_t)(age / USEC_PER_SEC)));
+      doc_map_set(a, m, "lease", lm);
+    }
     doc_seq_push(a, clusters, m);
   }
   doc_map_set(a, root, "clusters", clusters);
+  if (d->coord)
+    doc_map_set(a, root, "coordination", coord_status(d, a));
   if (d->ledger) {
     ledger_root(d->ledger, root_hash);
     set_n(a, ledger, "size", ledger_size(d->ledger));
@@ -347,6 +402,26 @@ int svc_metrics_write(const struct svc *d, struct err *err) {
     buf_puts(&b, "egressd_apply_duration_seconds_count{cluster=\"");
     label(&b, c->name);
     buf_printf(&b, "\"} %lu\n", cum);
+  }
+  if (d->coord) {
+    uint64_t now = time_now_mono_usec();
+    struct coord_member mem[64];
+    size_t n = coord_members(d->coord, mem, sizeof(mem) / sizeof(mem[0]), now), live = 0;
+    for (size_t i = 0; i < n; i++)
+      live += mem[i].live;
+    buf_printf(&b, "# HELP egressd_coordination_reachable Whether the last round reached the "
+                   "coordination cluster.\n# TYPE egressd_coordination_reachable gauge\n"
+                   "egressd_coordination_reachable %d\n"
+                   "# HELP egressd_members_live Members whose Lease is fresh.\n"
+                   "# TYPE egressd_members_live gauge\negressd_members_live %zu\n",
+               coord_reachable(d->coord, NULL) ? 1 : 0, live);
+    buf_puts(&b, "# HELP egressd_cluster_owned Whether this member holds the cluster's Lease "
+                 "and works on it.\n# TYPE egressd_cluster_owned gauge\n");
+    for (size_t i = 0; i < d->n_clusters; i++) {
+      buf_puts(&b, "egressd_cluster_owned{cluster=\"");
+      label(&b, d->clusters[i].name);
+      buf_printf(&b, "\"} %d\n", coord_owns(d->coord, i, now) ? 1 : 0);
+    }
   }
   if (d->ledger)
     buf_printf(&b, "# HELP egressd_ledger_records Records in the signed ledger.\n"

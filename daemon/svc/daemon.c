@@ -158,6 +158,12 @@ static void clusters_setup(struct svc *d) {
 
   kube_options_init(&ko);
   ko.request_timeout_usec = d->hc->sync.request_timeout_usec;
+  if (d->hc->coord.enabled) {
+    /* the API servers' logs show which member wrote */
+    str_format(d->user_agent, sizeof(d->user_agent), "egressd/%s (%s)", EGRESSD_VERSION,
+               d->hc->coord.identity);
+    ko.user_agent = d->user_agent;
+  }
   d->clusters = xcalloc(d->hc->n_clusters + 1, sizeof(*d->clusters));
   d->n_clusters = d->hc->n_clusters;
   for (size_t i = 0; i < d->hc->n_clusters; i++) {
@@ -374,6 +380,19 @@ static void record_result(struct svc *d, struct svc_cluster *c, const struct app
 
 static struct job_ctx *job_ctxs; /* one per cluster, as the hook userdata */
 
+/* The fence, asked before every write (coord.h). */
+static bool may_write(void *userdata) {
+  struct job_ctx *jc = userdata;
+  return jc->d->coord &&
+         coord_may_write(jc->d->coord, (size_t)(jc->c - jc->d->clusters), time_now_mono_usec());
+}
+
+bool svc_owned(const struct svc *d, const struct svc_cluster *c) {
+  if (!d->hc->coord.enabled)
+    return true;
+  return d->coord && coord_owns(d->coord, (size_t)(c - d->clusters), time_now_mono_usec());
+}
+
 static int job_start(struct svc *d, struct svc_cluster *c, enum svc_job_kind kind,
                      struct svc_repo *r) {
   const struct intent_fleet_cluster *fc = intent_fleet_cluster_find(r->repo->fleet, c->name);
@@ -400,6 +419,7 @@ static int job_start(struct svc *d, struct svc_cluster *c, enum svc_job_kind kin
       .prune_allowance = r->allow_prune_set ? r->allow_prune : 0,
       .health_timeout_usec = d->hc->sync.health_timeout_usec,
       .planned = on_planned,
+      .may_write = d->hc->coord.enabled ? may_write : NULL,
       .userdata = &job_ctxs[idx],
   };
   c->job_repo = r;
@@ -550,17 +570,22 @@ static void job_finished(struct svc *d, struct svc_cluster *c) {
 /* A stop cut a job short: record what it did and drop it. A write in
  * flight may or may not have landed; the next start's drift check finds
  * out. */
-static void job_interrupt(struct svc *d, struct svc_cluster *c) {
+static void job_interrupt(struct svc *d, struct svc_cluster *c, const char *why) {
   if (c->intent_open && d->ledger) {
     const struct apply_result *res = apply_job_result(c->job);
     struct doc_arena *a = doc_arena_new();
     struct ledger_object *objs = xcalloc(res->n_objects + 1, sizeof(*objs));
+    char error[300], unfinished[300], unsent[300];
     struct ledger_apply_result lr = {.intent = c->intent_index,
                                      .cluster = c->name,
                                      .outcome = "interrupted",
-                                     .error = "egressd stopped before the sync finished",
+                                     .error = error,
                                      .objects = objs};
     struct err err = ERR_INIT;
+    str_format(error, sizeof(error), "%s before the sync finished", why);
+    str_format(unfinished, sizeof(unfinished),
+               "not finished when %s; the write may or may not have landed", why);
+    str_format(unsent, sizeof(unsent), "not written: %s first", why);
     for (size_t i = 0; i < res->n_objects; i++) {
       const struct apply_object *o = &res->objects[i];
       if (o->action > PLAN_DELETE || o->action == PLAN_UNCHANGED)
@@ -574,10 +599,7 @@ static void job_interrupt(struct svc *d, struct svc_cluster *c) {
           .outcome = !o->done ? "skipped" : o->r < 0 || o->conflict ? "failed" : "ok",
           .resource_version = o->resource_version,
           .uid = o->uid,
-          .error = !o->done && o->sent ? "not finished when egressd stopped; the write may or "
-                                         "may not have landed"
-                   : !o->done ? "not written: egressd stopped first"
-                              : o->error};
+          .error = !o->done && o->sent ? unfinished : !o->done ? unsent : o->error};
     }
     if (ledger_append(d->ledger, LEDGER_TYPE_APPLY_RESULT, ledger_fields_apply_result(a, &lr),
                       NULL, &err) < 0)
@@ -640,8 +662,8 @@ static void drive_rollout(struct svc *d) {
   n = fleet_rollout_ready(&d->rollout, now, ready, sizeof(ready) / sizeof(ready[0]));
   for (size_t k = 0; k < n; k++) {
     struct svc_cluster *c = cluster_find(d, d->rollout.clusters[ready[k]].name);
-    if (!c || c->job)
-      continue;
+    if (!c || c->job || !svc_owned(d, c))
+      continue; /* another member's (coordination) */
     if (!c->client) {
       struct fleet_options fo = {.unreachable_timeout_usec = d->hc->sync.unreachable_timeout_usec};
       fleet_cluster_started(&d->rollout, ready[k], now);
@@ -667,7 +689,7 @@ static void drive_drift(struct svc *d) {
     const char *commit;
     struct svc_repo *r;
 
-    if (c->job || !c->client || now < c->next_drift || fi < 0)
+    if (c->job || !c->client || now < c->next_drift || fi < 0 || !svc_owned(d, c))
       continue;
     if (d->rollout.clusters[fi].phase == FLEET_PENDING ||
         d->rollout.clusters[fi].phase == FLEET_APPLYING ||
@@ -686,6 +708,206 @@ static void drive_drift(struct svc *d) {
     if (job_start(d, c, SVC_JOB_DRIFT, r) < 0)
       c->next_drift = now + jitter(d->hc->sync.drift_interval_usec); /* not before the next round */
   }
+}
+
+/* ---- coordination (coord.h, docs/ha.md) ---- */
+
+static bool cluster_busy(void *userdata, size_t i) {
+  const struct svc *d = userdata;
+  return i < d->n_clusters && d->clusters[i].job;
+}
+
+static int coord_setup(struct svc *d, struct err *err) {
+  const char **names;
+  struct coord_params p;
+  int r;
+
+  if (!d->hc->coord.enabled)
+    return 0;
+  names = xcalloc(d->n_clusters + 1, sizeof(*names));
+  for (size_t i = 0; i < d->n_clusters; i++)
+    names[i] = d->clusters[i].name;
+  p = (struct coord_params){d->hc, d->loop, names, d->n_clusters, d->user_agent, cluster_busy, d};
+  r = coord_new(&p, &d->coord, err);
+  free(names);
+  return r;
+}
+
+/* A Lease won, lost or given up: the journal and the ledger say so. */
+static void coord_event_report(struct svc *d, const struct coord_event *ev) {
+  const char *cluster = ev->cluster >= 0 ? d->clusters[ev->cluster].name : NULL;
+  struct log_ctx lc = ctx_cluster(cluster, NULL);
+  struct ledger_lease_act act = {coord_action_name(ev->action), ev->lease,
+                                 coord_identity(d->coord), cluster,
+                                 ev->reason[0] ? ev->reason : NULL};
+  struct doc_arena *a;
+  struct err err = ERR_INIT;
+
+  log_ctx_emit(ev->action == COORD_LOST ? LOG_WARNING : LOG_NOTICE, &lc, "%s %s Lease %s%s%s",
+               coord_identity(d->coord), coord_action_name(ev->action), ev->lease,
+               ev->reason[0] ? ": " : "", ev->reason);
+  if (!d->ledger)
+    return;
+  a = doc_arena_new();
+  if (ledger_append(d->ledger, LEDGER_TYPE_LEASE, ledger_fields_lease(a, &act), NULL, &err) < 0)
+    log_error("cannot record a lease change in the ledger: %s", err.msg);
+  doc_arena_free(a);
+}
+
+/* A job on a cluster this member no longer owns: dropped once none of its
+ * writes is on the wire (the fence already stopped new ones); a rollout's
+ * cluster goes back to be retried, by whoever owns it then. */
+static void job_lost(struct svc *d, struct svc_cluster *c) {
+  int fi = fleet_cluster_index(&d->rollout, c->name);
+  bool rollout = c->job_kind == SVC_JOB_ROLLOUT && c->job_repo &&
+                 str_eq(c->job_repo->commit, d->rollout.target);
+
+  job_interrupt(d, c, "this member lost the cluster's Lease");
+  if (fi >= 0 && rollout && d->rollout.clusters[fi].phase == FLEET_APPLYING) {
+    struct fleet_options fo = {.unreachable_timeout_usec = d->hc->sync.unreachable_timeout_usec};
+    fleet_cluster_finished(&d->rollout, (size_t)fi, FLEET_RESULT_DEFERRED,
+                           "this member lost the cluster's Lease", &fo, svc_rollout_now(d));
+  }
+  d->dirty = true;
+}
+
+/* Sharded rollouts stay fleet-wide: each member publishes the rollout
+ * phase of the clusters it owns on their Leases, and takes the others'
+ * from theirs, so every member's waves wait for the whole fleet. */
+static void share_rollout(struct svc *d) {
+  uint64_t now = svc_rollout_now(d);
+
+  if (coord_standby(d->coord) || !d->rollout.target[0])
+    return;
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    int fi = fleet_cluster_index(&d->rollout, d->clusters[i].name);
+    const struct fleet_cluster *fc;
+    char v[COORD_PUBLISH_MAX], target[41], phase[16], applied[41];
+    int p;
+
+    if (fi < 0)
+      continue;
+    fc = &d->rollout.clusters[fi];
+    if (svc_owned(d, &d->clusters[i])) {
+      str_format(v, sizeof(v), "target=%s phase=%s applied=%s", d->rollout.target,
+                 fleet_phase_name(fc->phase), fc->applied[0] ? fc->applied : "-");
+      coord_publish(d->coord, i, v);
+    } else if (sscanf(coord_published(d->coord, i), "target=%40s phase=%15s applied=%40s", target,
+                      phase, applied) == 3 &&
+               (p = fleet_phase_from_name(phase)) >= 0) {
+      enum fleet_phase before = fc->phase;
+      fleet_cluster_observe(&d->rollout, (size_t)fi, target, (enum fleet_phase)p,
+                            str_eq(applied, "-") ? NULL : applied, now);
+      d->dirty |= before != d->rollout.clusters[fi].phase;
+    }
+  }
+}
+
+static int record_rollout(struct svc *d, const char *action, const char *actor,
+                          struct err *err);
+
+/* The newest pause or resume of this rollout that another member published
+ * takes effect here too (and is recorded here, with who made it). */
+static void adopt_acts(struct svc *d) {
+  const char *who[64], *val[64], *best_who = NULL;
+  size_t n = coord_member_notes(d->coord, who, val, 64);
+  char best_act[16] = "", act[16], target[41], actor[100];
+  unsigned long long best = 0, t;
+  struct err err = ERR_INIT;
+
+  for (size_t i = 0; i < n; i++)
+    if (sscanf(val[i], "%15s %40s %llu", act, target, &t) == 3 &&
+        str_eq(target, d->rollout.target) && t > d->coord_act_seen && t > best) {
+      best = t;
+      best_who = who[i];
+      str_copy(best_act, sizeof(best_act), act);
+    }
+  if (!best)
+    return;
+  d->coord_act_seen = best;
+  d->dirty = true;
+  str_format(actor, sizeof(actor), "member %s", best_who);
+  if (str_eq(best_act, "pause") && d->rollout.state == FLEET_ROLLOUT_RUNNING) {
+    if (record_rollout(d, "pause", actor, &err) == 0)
+      fleet_rollout_pause(&d->rollout);
+  } else if (str_eq(best_act, "resume") && (d->rollout.state == FLEET_ROLLOUT_PAUSED ||
+                                            d->rollout.state == FLEET_ROLLOUT_HALTED)) {
+    if (record_rollout(d, "resume", actor, &err) == 0)
+      fleet_rollout_resume(&d->rollout, svc_rollout_now(d));
+  }
+  if (err_isset(&err))
+    log_error("rollout: %s of member %s not followed: %s", best_act, best_who, err.msg);
+}
+
+static void drive_coord(struct svc *d) {
+  struct coord_event ev;
+  uint64_t now = time_now_mono_usec();
+
+  if (!d->coord)
+    return;
+  d->coord_next = coord_tick(d->coord, now);
+  while (coord_next_event(d->coord, &ev)) {
+    coord_event_report(d, &ev);
+    for (size_t i = 0; ev.action == COORD_ACQUIRED && i < d->n_clusters; i++) {
+      int fi = fleet_cluster_index(&d->rollout, d->clusters[i].name);
+      if (ev.cluster >= 0 && (size_t)ev.cluster != i)
+        continue;
+      /* a cluster just won is checked at once (its last owner may have
+       * died mid-sync), and a rollout step it left unfinished starts over */
+      d->clusters[i].next_drift = now;
+      if (fi >= 0 && d->rollout.clusters[fi].phase != FLEET_DONE &&
+          d->rollout.clusters[fi].phase != FLEET_FAILED &&
+          d->rollout.clusters[fi].phase != FLEET_PENDING)
+        fleet_cluster_observe(&d->rollout, (size_t)fi, d->rollout.target, FLEET_PENDING, NULL,
+                              svc_rollout_now(d));
+    }
+    d->dirty = true;
+  }
+  share_rollout(d);
+  if (d->rollout.target[0])
+    adopt_acts(d);
+  {
+    /* what status shows: publish when ownership or reachability changed */
+    const char *why;
+    uint64_t sig = coord_reachable(d->coord, &why) ? 1 : 0;
+    for (size_t i = 0; i < d->n_clusters; i++)
+      sig = sig * 31 + coord_owns(d->coord, i, now) * 2 + (uint64_t)why[0];
+    if (sig != d->coord_sig) {
+      d->coord_sig = sig;
+      d->dirty = true;
+    }
+  }
+  for (size_t i = 0; i < d->n_clusters; i++) {
+    struct svc_cluster *c = &d->clusters[i];
+    if (svc_owned(d, c))
+      continue;
+    if (c->watch)
+      svc_watch_free(c);
+    if (c->job) {
+      apply_job_stop(c->job);
+      if (!apply_job_writing(c->job))
+        job_lost(d, c);
+    }
+  }
+}
+
+/* A stop: every Lease held is given up, so that the other members take
+ * over at once; the releases get a moment to go out. */
+static void coord_stop(struct svc *d) {
+  struct coord_event ev;
+
+  if (!d->coord)
+    return;
+  coord_release_all(d->coord);
+  {
+    uint64_t deadline = time_now_mono_usec() + 2 * USEC_PER_SEC, now;
+    while (coord_pending(d->coord) && (now = time_now_mono_usec()) < deadline)
+      kube_loop_run_once(d->loop, deadline - now, NULL, 0);
+  }
+  while (coord_next_event(d->coord, &ev))
+    coord_event_report(d, &ev);
+  coord_free(d->coord);
+  d->coord = NULL;
 }
 
 /* ---- Git ---- */
@@ -853,33 +1075,55 @@ out:
   return rc;
 }
 
+/* Coordination: an operator's pause or resume, made on one member, goes to
+ * all. It rides on this member's Lease as "<act> <target> <wall usec>"; each
+ * member takes the newest act for its target (adopt_acts()). */
+static void share_act(struct svc *d, const char *action) {
+  char v[COORD_PUBLISH_MAX];
+
+  if (!d->coord)
+    return;
+  d->coord_act_seen = time_now_real_usec();
+  str_format(v, sizeof(v), "%s %s %llu", action, d->rollout.target,
+             (unsigned long long)d->coord_act_seen);
+  coord_publish_member(d->coord, v);
+}
+
 /* Every operator act on the rollout is a ledger record, written before the
  * act takes effect: no record, no act. */
+static int record_rollout(struct svc *d, const char *action, const char *actor,
+                          struct err *err) {
+  struct doc_arena *a;
+  struct ledger_rollout_act act;
+  int rc;
+
+  if (!d->ledger)
+    return err_set(err, -EIO, "the ledger is not open");
+  a = doc_arena_new();
+  act = (struct ledger_rollout_act){action, d->rollout.target, fleet_state_name(d->rollout.state),
+                                    actor[0] ? actor : NULL};
+  rc = ledger_append(d->ledger, LEDGER_TYPE_ROLLOUT, ledger_fields_rollout(a, &act), NULL, err);
+  doc_arena_free(a);
+  if (rc < 0)
+    err_prefix(err, "cannot record it in the ledger");
+  else
+    log_notice("rollout of %.12s: %s by %s", d->rollout.target, action,
+               actor[0] ? actor : "an operator");
+  return rc;
+}
+
 static int record_act(struct svc *d, const char *action, int fd, char *why, size_t why_size) {
   struct ucred cred;
   socklen_t len = sizeof(cred);
   char actor[64] = "";
-  struct doc_arena *a;
-  struct ledger_rollout_act act;
   struct err err = ERR_INIT;
   int rc;
 
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
     str_format(actor, sizeof(actor), "uid %u pid %d", (unsigned)cred.uid, (int)cred.pid);
-  if (!d->ledger) {
-    str_copy(why, why_size, "the ledger is not open");
-    return -EIO;
-  }
-  a = doc_arena_new();
-  act = (struct ledger_rollout_act){action, d->rollout.target, fleet_state_name(d->rollout.state),
-                                    actor[0] ? actor : NULL};
-  rc = ledger_append(d->ledger, LEDGER_TYPE_ROLLOUT, ledger_fields_rollout(a, &act), NULL, &err);
-  doc_arena_free(a);
+  rc = record_rollout(d, action, actor, &err);
   if (rc < 0)
-    str_format(why, why_size, "cannot record it in the ledger: %s", err.msg);
-  else
-    log_notice("rollout of %.12s: %s by %s", d->rollout.target, action,
-               actor[0] ? actor : "an operator");
+    str_copy(why, why_size, err.msg);
   return rc;
 }
 
@@ -906,7 +1150,9 @@ static void control_serve(struct svc *d) {
       str_format(reply, sizeof(reply), "error: not paused: %s\n", why);
     } else {
       fleet_rollout_pause(&d->rollout);
-      str_format(reply, sizeof(reply), "ok: rollout of %.12s paused\n", d->rollout.target);
+      share_act(d, "pause");
+      str_format(reply, sizeof(reply), "ok: rollout of %.12s paused%s\n", d->rollout.target,
+                 d->coord ? " on every member" : "");
       d->dirty = true;
     }
   } else if (str_eq(line, "resume")) {
@@ -919,6 +1165,7 @@ static void control_serve(struct svc *d) {
     } else {
       bool halted = d->rollout.state == FLEET_ROLLOUT_HALTED;
       fleet_rollout_resume(&d->rollout, svc_rollout_now(d));
+      share_act(d, "resume");
       str_format(reply, sizeof(reply), "ok: rollout of %.12s resumed%s\n", d->rollout.target,
                  halted ? " (its failed clusters are retried)" : "");
       d->dirty = true;
@@ -1126,6 +1373,15 @@ static const char *needs_restart(const struct hostconfig *a, const struct hostco
     return "repository.webhook";
   if (!str_same(a->repo.webhook.listen, b->repo.webhook.listen))
     return "repository.webhook.listen";
+  /* a member's identity and its Leases' terms are fixed for its life */
+  if (a->coord.enabled != b->coord.enabled || !str_same(a->coord.kubeconfig, b->coord.kubeconfig) ||
+      !str_same(a->coord.context, b->coord.context) ||
+      !str_same(a->coord.namespace, b->coord.namespace) ||
+      !str_same(a->coord.identity, b->coord.identity) || a->coord.standby != b->coord.standby ||
+      a->coord.lease_duration_usec != b->coord.lease_duration_usec ||
+      a->coord.renew_deadline_usec != b->coord.renew_deadline_usec ||
+      a->coord.retry_period_usec != b->coord.retry_period_usec)
+    return "coordination";
   return NULL;
 }
 
@@ -1208,6 +1464,14 @@ static void reload(struct svc *d) {
     kube_client_free(old[k].client);
   }
   free(old);
+  /* the clusters may have changed: a new coordinator, which takes back at
+   * once the Leases this member holds (their holder is its identity) */
+  coord_free(d->coord);
+  d->coord = NULL;
+  err_clear(&err);
+  if (coord_setup(d, &err) < 0)
+    log_error("coordination: %s; this member writes to no cluster until the host config is "
+              "fixed and reloaded", err.msg);
   /* ---- webhook: the followed ref and the secret, read again ---- */
   if (d->webhook) {
     struct buf secret = BUF_INIT;
@@ -1290,6 +1554,8 @@ static uint64_t next_deadline(const struct svc *d) {
       next = d->clusters[i].next_drift > now ? d->clusters[i].next_drift : now;
   if (d->watchdog_usec && d->next_watchdog < next)
     next = d->next_watchdog > now ? d->next_watchdog : now;
+  if (d->coord && d->coord_next < next)
+    next = d->coord_next > now ? d->coord_next : now;
   return next > now ? next - now : 0;
 }
 
@@ -1357,6 +1623,15 @@ int svc_run(const struct svc_run_options *opts) {
   /* ---- end webhook ---- */
   job_ctxs = xcalloc(d->hc->n_clusters + 1, sizeof(*job_ctxs));
   clusters_setup(d);
+  if (coord_setup(d, &err) < 0) {
+    log_error("not starting: %s", err.msg);
+    notify_sendf("STATUS=not starting: %s", err.msg);
+    goto out;
+  }
+  if (d->coord)
+    log_notice("coordination: member %s, %s, Leases in namespace %s", d->hc->coord.identity,
+               d->hc->coord.standby ? "standby (one active member)" : "sharded",
+               d->hc->coord.namespace);
   d->watchdog_usec = notify_watchdog_usec();
   d->next_watchdog = time_now_mono_usec();
   d->ready = true;
@@ -1406,6 +1681,8 @@ int svc_run(const struct svc_run_options *opts) {
     }
     if (finished && !any_job(d))
       release_memory();
+    if (!d->stopping)
+      drive_coord(d); /* Leases are renewed, and fences close, while a reload waits too */
     now = time_now_mono_usec();
     if (d->stopping) {
       /* a job with no write on the wire (reading, waiting for health or at
@@ -1414,7 +1691,7 @@ int svc_run(const struct svc_run_options *opts) {
        * (within the grace time) */
       for (size_t i = 0; i < d->n_clusters; i++)
         if (d->clusters[i].job && !apply_job_writing(d->clusters[i].job))
-          job_interrupt(d, &d->clusters[i]);
+          job_interrupt(d, &d->clusters[i], "egressd stopped");
       if (!any_job(d) || now >= d->stop_deadline)
         break;
     } else if (d->reload_requested && !any_job(d) && !gitworker_busy(d->git)) {
@@ -1439,13 +1716,15 @@ int svc_run(const struct svc_run_options *opts) {
   /* stop: whatever did not finish in the grace time is recorded as interrupted */
   for (size_t i = 0; i < d->n_clusters; i++)
     if (d->clusters[i].job)
-      job_interrupt(d, &d->clusters[i]);
+      job_interrupt(d, &d->clusters[i], "egressd stopped");
+  coord_stop(d);
   d->stopped = true;
   d->dirty = true;
   publish(d, true);
   log_notice("stopped");
   rc = 0;
 out:
+  coord_free(d->coord);
   clusters_free(d);
   free(job_ctxs);
   job_ctxs = NULL;

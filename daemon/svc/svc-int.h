@@ -12,6 +12,7 @@
 #include "intent/intent.h"
 #include "kube/kube.h"
 #include "ledger/ledger.h"
+#include "svc/coord.h"
 #include "svc/gitworker.h"
 #include "svc/hostconfig.h"
 #include "svc/svc.h"
@@ -99,6 +100,11 @@ struct svc {
   struct kube_loop *loop;
   struct gitworker *git;
   struct webhook_server *webhook; /* webhook.h; NULL: repository.webhook is not set */
+  struct coord *coord;        /* coord.h; NULL: coordination is not set (or could not start) */
+  char user_agent[160];       /* "egressd/<version> (<identity>)" with coordination */
+  uint64_t coord_next;        /* mono: when the coordinator next needs a tick */
+  uint64_t coord_sig;         /* ownership and reachability as last published */
+  uint64_t coord_act_seen;    /* real: the newest operator act (pause, resume) taken from any member */
   struct svc_cluster *clusters;
   size_t n_clusters;
   struct svc_repo repos[SVC_REPO_SLOTS];
@@ -189,6 +195,11 @@ struct svc_watch_seen {
 /* Whether @s shows drift (or a gateway that broke) of the object known as
  * @k (NULL: not egressd's); updates @k. *@why gets a few words when true. */
 bool svc_watch_judge(struct svc_watch_known *k, const struct svc_watch_seen *s, const char **why);
+
+/* Whether this host may work on cluster @c now: always without
+ * coordination; with it, while it holds the cluster's Lease and the
+ * cluster is still its own (coord.h). */
+bool svc_owned(const struct svc *d, const struct svc_cluster *c);
 
 /* daemon-status.c */
 void svc_status_line(const struct svc *d, char *buf, size_t size);

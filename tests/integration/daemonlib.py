@@ -241,3 +241,44 @@ class Daemon(object):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class Member(Daemon):
+    """One more egressd on the same repository and clusters as @parent (a
+    Daemon), with its own state, ledger key, notify socket and log, and a
+    `coordination:` section (docs/ha.md). Closing it leaves the emulator to
+    the parent."""
+
+    def __init__(self, parent, identity, coordination, drift="1h", poll="1s"):
+        self.parent = parent
+        self.identity = identity
+        self.tmp = parent.path("member-" + identity)
+        os.makedirs(self.tmp)
+        self.clusters = parent.clusters
+        self.env = parent.env
+        self.sim = parent.sim
+        self.repo = parent.repo
+        self.proc = None
+        self.notes = []
+        self.notes_lock = threading.Lock()
+        shutil.copy(parent.path("allowed_signers"), self.path("allowed_signers"))
+        self.ledger_key = self.path("ledger_ed25519")
+        self.run([kubelib.egressd_binary(), "keygen", "-f", self.ledger_key])
+        self.state = self.path("state")
+        self.runtime = self.path("run")
+        self.metrics = self.path("metrics.prom")
+        self.config = self.path("egressd.yaml")
+        self.write_config(drift=drift, poll=poll, extra=coordination)
+        self.notify_path = self.path("notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.notify_path)
+        self.sock.settimeout(0.2)
+        self._stop_reader = False
+        self.reader = threading.Thread(target=self._read_notes, daemon=True)
+        self.reader.start()
+
+    def close(self):
+        self.stop()
+        self._stop_reader = True
+        self.sock.close()
+        self.reader.join(2)

@@ -5,6 +5,8 @@
 #include <syslog.h>
 
 #include "base/base.h"
+#include "base/str.h"
+#include "svc/coord.h"
 #include "svc/hostconfig.h"
 #include "svc/svc-int.h"
 #include "testutil.h"
@@ -210,6 +212,81 @@ START_TEST(test_svc_watch_judge_table) {
 }
 END_TEST
 
+/* coordination: defaults, and the terms that could let two members write */
+START_TEST(test_svc_hostconfig_coordination) {
+  const char *base = "repository: {url: file:///r}\n"
+                     "verify: {policy: none}\n"
+                     "clusters: [{name: a, kubeconfig: a}]\n";
+  const char *bad_tail = "coordination:\n"
+                         "  kubeconfig: mgmt.kubeconfig\n"
+                         "  identity: Host_A\n"
+                         "  leaseDuration: 10s\n"
+                         "  renewDeadline: 10s\n"
+                         "  retryPeriod: 50ms\n";
+  const char *want[] = {
+      "h.yaml:6:13: error: coordination.identity 'Host_A' must be lower case (it names a Lease: "
+      "a DNS-1123 label)",
+      "h.yaml:8:18: error: coordination.renewDeadline (10000ms) must be shorter than "
+      "leaseDuration (10000ms): a member must stop writing before another may take its clusters",
+      "h.yaml:9:16: error: coordination.retryPeriod must be at least 100ms",
+  };
+  struct hostconfig *c = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+  char text[1024], t[512];
+
+  str_format(text, sizeof(text), "%scoordination: {kubeconfig: /etc/egressd/mgmt, identity: "
+                                 "host-a}\n", base);
+  ck_assert_ok(hostconfig_parse("/etc/egressd/egressd.yaml", text, strlen(text), &c, &d, &e), &e);
+  ck_assert(c->coord.enabled);
+  ck_assert(!c->coord.standby);
+  ck_assert_str_eq(c->coord.namespace, "egressd-system");
+  ck_assert_str_eq(c->coord.identity, "host-a");
+  ck_assert(c->coord.lease_duration_usec == 15 * USEC_PER_SEC);
+  ck_assert(c->coord.renew_deadline_usec == 10 * USEC_PER_SEC);
+  ck_assert(c->coord.retry_period_usec == 2 * USEC_PER_SEC);
+  hostconfig_free(c);
+  c = NULL;
+
+  str_format(text, sizeof(text), "%s%s", base, bad_tail);
+  ck_assert_int_eq(hostconfig_parse("h.yaml", text, strlen(text), &c, &d, &e), -EINVAL);
+  diag_sort(&d);
+  ck_assert_uint_eq(d.n, sizeof(want) / sizeof(want[0]));
+  for (size_t i = 0; i < d.n; i++)
+    ck_assert_str_eq(diag_format(&d.items[i], t, sizeof(t)), want[i]);
+  diag_list_dispose(&d);
+}
+END_TEST
+
+/* Rendezvous hashing: the answers test_ha.py computes with Python's
+ * BLAKE2b, and a member leaving or joining moves only its own share. */
+START_TEST(test_svc_coord_rendezvous) {
+  const char *three[] = {"host-a", "host-b", "host-c"}, *four[] = {"host-a", "host-b", "host-c",
+                                                                   "host-d"};
+  const char *want[] = {"host-c", "host-b", "host-c", "host-c", "host-b", "host-a"};
+  char cluster[16];
+  size_t moved = 0;
+
+  for (int i = 0; i < 6; i++) {
+    str_format(cluster, sizeof(cluster), "c%d", i + 1);
+    ck_assert_str_eq(three[coord_rendezvous(three, 3, cluster)], want[i]);
+  }
+  ck_assert_int_eq(coord_rendezvous(three, 0, "c1"), -1);
+  for (int i = 0; i < 1000; i++) {
+    int before, after;
+    str_format(cluster, sizeof(cluster), "cluster-%d", i);
+    before = coord_rendezvous(three, 3, cluster);
+    after = coord_rendezvous(four, 4, cluster);
+    if (after != before) {
+      ck_assert_int_eq(after, 3); /* only ever to the one that joined */
+      moved++;
+    }
+  }
+  ck_assert_uint_gt(moved, 150); /* about a quarter */
+  ck_assert_uint_lt(moved, 350);
+}
+END_TEST
+
 static Suite *svc_suite(void) {
   Suite *s = suite_create("svc");
   TCase *tc = tcase_create("hostconfig");
@@ -219,6 +296,10 @@ static Suite *svc_suite(void) {
   tcase_add_test(tc, test_svc_hostconfig_refuses_credentials_over_plain_http);
   tcase_add_test(tc, test_svc_hostconfig_syntax_error_is_a_diagnostic);
   tcase_add_test(tc, test_svc_hostconfig_missing_file_is_io_error);
+  tcase_add_test(tc, test_svc_hostconfig_coordination);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("coord");
+  tcase_add_test(tc, test_svc_coord_rendezvous);
   suite_add_tcase(s, tc);
   tc = tcase_create("watch");
   tcase_add_test(tc, test_svc_watch_judge_table);
