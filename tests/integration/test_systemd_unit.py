@@ -24,6 +24,7 @@ SRC = os.environ.get("EGRESSD_SOURCE_DIR",
 UNIT = os.path.join(SRC, "systemd", "egressd.service")
 SYSUSERS = os.path.join(SRC, "systemd", "egressd.sysusers")
 SOCKET = os.path.join(SRC, "systemd", "egressd-webhook.socket")
+TEMPLATE = os.path.join(SRC, "systemd", "egressd@.service")
 MAX_EXPOSURE = 1.5
 
 # What the hardened unit still allows, each for a reason (docs/systemd.md,
@@ -189,6 +190,35 @@ class UnitFileTest(unittest.TestCase):
         self.assertGreater(int(s[(svc, "TimeoutStopSec")].rstrip("s")), 20)
         self.assertEqual(s[("[Install]", "WantedBy")], "multi-user.target")
 
+    # -- the template for several members on one host (docs/ha.md) --------------
+    def test_template_is_the_unit_but_for_its_instance_lines(self):
+        with open(UNIT) as f:
+            unit = [l for l in f.read().splitlines() if not l.startswith("#")]
+        with open(TEMPLATE) as f:
+            template = [l for l in f.read().splitlines() if not l.startswith("#")]
+        self.assertEqual(len(unit), len(template))
+        differ = [(a, b) for a, b in zip(unit, template) if a != b]
+        self.assertEqual([b for a, b in differ], [
+            "Description=egressd member %i: Istio egress policy from Git to a fleet of clusters",
+            "ExecStart=/usr/bin/egressd run --config /etc/egressd/%i.yaml",
+            "StateDirectory=egressd/%i",
+            "RuntimeDirectory=egressd/%i"])
+
+    def test_template_instance_verifies_with_the_same_exposure(self):
+        binary = os.environ.get("EGRESSD")
+        with open(TEMPLATE) as f:
+            text = re.sub(r"^ExecStart=/usr/bin/egressd ", "ExecStart=%s " % binary, f.read(),
+                          flags=re.M)
+        path = os.path.join(self.tmp, "egressd@host-a.service")
+        with open(path, "w") as f:
+            f.write(text)
+        r = systemd_analyze("verify", "--man=no", "--recursive-errors=yes", path)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        r = systemd_analyze("security", "--offline=true", "--no-pager", path)
+        m = re.search(r"Overall exposure level for egressd@host-a\.service: (\d+\.\d) ", r.stdout)
+        self.assertIsNotNone(m, r.stdout + r.stderr)
+        self.assertLessEqual(float(m.group(1)), MAX_EXPOSURE, r.stdout)
+
     # -- the webhook doorbell's socket (socket activation) ----------------------
     def test_webhook_socket_verifies_and_feeds_the_service(self):
         service = self.unit_copy()
@@ -248,6 +278,8 @@ class UnitFileTest(unittest.TestCase):
                                     SYSUSERS, shallow=False))
         self.assertTrue(filecmp.cmp(os.path.join(usr, "lib", "systemd", "system",
                                                  "egressd-webhook.socket"), SOCKET, shallow=False))
+        self.assertTrue(filecmp.cmp(os.path.join(usr, "lib", "systemd", "system",
+                                                 "egressd@.service"), TEMPLATE, shallow=False))
         self.assertTrue(filecmp.cmp(os.path.join(usr, "share", "doc", "egressd", "examples",
                                                  "egressd.yaml"),
                                     os.path.join(SRC, "docs", "examples", "egressd.yaml"),
