@@ -481,15 +481,16 @@ static void drive_all(struct coord *co, uint64_t now) {
     return;
   }
   if (co->standby) {
+    /* everyone wants the leader Lease; its holder wants every cluster's */
     slot_observe(co, &co->leader, now);
     co->leader.want = true;
     slot_drive(co, &co->leader, false, now);
-    return;
   }
   for (size_t i = 0; i < co->n_clusters; i++) {
     struct slot *s = &co->clusters[i];
     slot_observe(co, s, now);
-    s->want = str_eq(co->assigned[i], co->identity);
+    s->want = co->standby ? co->leader.held && now < co->leader.fresh_until
+                          : str_eq(co->assigned[i], co->identity);
     /* members that start together see each other's member Leases in the
      * second LIST: taking (or giving up) clusters before would only hand
      * them on at once. A reload's new coordinator waits the same round. */
@@ -558,15 +559,18 @@ uint64_t coord_tick(struct coord *co, uint64_t now) {
 }
 
 static const struct slot *slot_of(const struct coord *co, size_t i) {
-  return co->standby ? &co->leader : &co->clusters[i];
+  return &co->clusters[i];
 }
 
+/* Standby: the cluster's Lease and the leader's, both fresh. */
 bool coord_may_write(const struct coord *co, size_t i, uint64_t now) {
   const struct slot *s;
 
   if (!co || i >= co->n_clusters)
     return false;
   s = slot_of(co, i);
+  if (co->standby && !(co->leader.held && now < co->leader.fresh_until))
+    return false;
   return s->held && now < s->fresh_until;
 }
 
@@ -671,13 +675,16 @@ size_t coord_member_notes(const struct coord *co, const char **identity, const c
 
 const char *coord_published(const struct coord *co, size_t i) {
   const struct slot *s = &co->clusters[i];
-  if (co->standby || !s->l.exists || str_eq(s->l.holder, co->identity))
+  if (!s->l.exists || str_eq(s->l.holder, co->identity))
     return "";
   return s->l.rollout;
 }
 
 const char *coord_assigned(const struct coord *co, size_t i) {
-  return co->standby ? "" : co->assigned[i];
+  return co->standby ? (co->leader.l.exists && !expired(&co->leader.l, time_now_mono_usec())
+                            ? co->leader.l.holder
+                            : "")
+                     : co->assigned[i];
 }
 
 /* ---- life ---- */

@@ -6,8 +6,10 @@
  * Lease egressd-member-<identity>; LIST egressd's Leases in the namespace;
  * then acquire or renew the Leases this member should hold (sharded: one
  * egressd-cluster-<name> per cluster that rendezvous hashing over the live
- * members gives it; standby: egressd-leader) and release the ones it holds
- * but should not (once the daemon has no job running there).
+ * members gives it; standby: egressd-leader and, while it holds that, every
+ * cluster's) and release the ones it holds but should not (once the daemon
+ * has no job running there). The cluster Leases also carry each cluster's
+ * rollout phase, for the other members.
  *
  * Expiry follows client-go: a Lease held by another member is taken only
  * when its record (holder, renewTime) has not changed for
@@ -53,7 +55,7 @@ void coord_free(struct coord *co);
  * a tick (mono). */
 uint64_t coord_tick(struct coord *co, uint64_t now);
 /* Whether this member may write to cluster @i now: it holds the cluster's
- * (or standby's leader) Lease, renewed less than renewDeadline ago. */
+ * Lease (standby: and the leader's), renewed less than renewDeadline ago. */
 bool coord_may_write(const struct coord *co, size_t i, uint64_t now);
 /* Whether cluster @i is this member's to work on: may write, and nobody
  * else should have it (a cluster moving to a rejoining member is not). */

@@ -777,7 +777,7 @@ static void job_lost(struct svc *d, struct svc_cluster *c) {
 static void share_rollout(struct svc *d) {
   uint64_t now = svc_rollout_now(d);
 
-  if (coord_standby(d->coord) || !d->rollout.target[0])
+  if (!d->rollout.target[0])
     return;
   for (size_t i = 0; i < d->n_clusters; i++) {
     int fi = fleet_cluster_index(&d->rollout, d->clusters[i].name);
@@ -850,8 +850,8 @@ static void drive_coord(struct svc *d) {
     coord_event_report(d, &ev);
     for (size_t i = 0; ev.action == COORD_ACQUIRED && i < d->n_clusters; i++) {
       int fi = fleet_cluster_index(&d->rollout, d->clusters[i].name);
-      if (ev.cluster >= 0 && (size_t)ev.cluster != i)
-        continue;
+      if (ev.cluster < 0 || (size_t)ev.cluster != i)
+        continue; /* standby's leader Lease: its clusters' Leases follow */
       /* a cluster just won is checked at once (its last owner may have
        * died mid-sync), and a rollout step it left unfinished starts over */
       d->clusters[i].next_drift = now;
