@@ -29,8 +29,8 @@ static struct {
   int journal_fd;           /* -1: stderr */
   struct sockaddr_un addr;
   socklen_t addr_len;
-  bool tty;
-  bool console;
+  bool journal_stream;      /* stderr is the journal: "<N>" prefixes there */
+  bool color;               /* a terminal, and NO_COLOR unset */
   bool opened;
 } L = {LOG_INFO, -1, {0}, 0, false, false, false};
 
@@ -57,10 +57,11 @@ void log_open(enum log_target target, const char *journal_socket) {
   if (L.journal_fd >= 0)
     close(L.journal_fd);
   L.journal_fd = -1;
-  L.tty = isatty(STDERR_FILENO) == 1;
-  L.console = target == LOG_TARGET_CONSOLE;
+  L.journal_stream = target != LOG_TARGET_CONSOLE && stderr_is_journal();
+  /* https://no-color.org: set and not empty */
+  L.color = isatty(STDERR_FILENO) == 1 && !(getenv("NO_COLOR") && *getenv("NO_COLOR"));
   L.opened = true;
-  if (target == LOG_TARGET_JOURNAL || (target == LOG_TARGET_AUTO && stderr_is_journal())) {
+  if (target == LOG_TARGET_JOURNAL || (target == LOG_TARGET_AUTO && L.journal_stream)) {
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && strlen(path) < sizeof(L.addr.sun_path)) {
       L.addr.sun_family = AF_UNIX;
@@ -156,13 +157,15 @@ void log_ctx_emit(int prio, const struct log_ctx *ctx, const char *fmt, ...) {
     if (ctx->object)
       str_format(where + n, sizeof(where) - n, "%s: ", ctx->object);
   }
-  if (L.tty || L.console) {
-    if (prio <= LOG_WARNING)
-      fprintf(stderr, "egressd: %s: %s%s\n", prio_name(prio), where, msg);
-    else
-      fprintf(stderr, "egressd: %s%s\n", where, msg);
-  } else {
+  if (L.journal_stream) {
+    /* the native protocol refused it: journald parses the prefix */
     fprintf(stderr, "<%d>%s%s\n", prio, where, msg);
+  } else if (prio <= LOG_WARNING) {
+    const char *on = !L.color ? "" : prio <= LOG_ERR ? "\033[1;31m" : "\033[1;33m";
+    fprintf(stderr, "egressd: %s%s%s: %s%s\n", on, prio_name(prio), L.color ? "\033[0m" : "",
+            where, msg);
+  } else {
+    fprintf(stderr, "egressd: %s%s\n", where, msg);
   }
   errno = saved;
 }

@@ -5,9 +5,10 @@
  *   - journald's native protocol (structured fields CLUSTER=, COMMIT=,
  *     OBJECT=, PRIORITY=) when stderr is the journal (JOURNAL_STREAM matches)
  *     or when forced, and the journal socket accepts datagrams;
- *   - otherwise stderr: "<N>message" lines (journald and systemd parse the
- *     prefix) when stderr is not a terminal, plain "egressd: warning: ..." on
- *     a terminal.
+ *   - otherwise stderr: "<N>message" lines when stderr is the journal (the
+ *     native protocol refused an entry; journald parses the prefix), else
+ *     plain lines, "egressd: warning: ..." (the level named for errors and
+ *     warnings, in colour on a terminal unless NO_COLOR is set).
  * Never pass a secret (token, key) to a log call; quote user input in '...'.
  */
 #pragma once
@@ -18,8 +19,8 @@
 enum log_target {
   LOG_TARGET_AUTO,    /* journal if stderr is connected to it, else stderr */
   LOG_TARGET_JOURNAL, /* native protocol; falls back to stderr if unavailable */
-  LOG_TARGET_STDERR,  /* "<N>" prefixes unless a terminal */
-  LOG_TARGET_CONSOLE, /* human format regardless of terminal */
+  LOG_TARGET_STDERR,  /* stderr: "<N>" prefixes if it is the journal, else plain lines */
+  LOG_TARGET_CONSOLE, /* plain lines even when stderr is the journal */
 };
 
 /* Structured context of one message; any member may be NULL. */

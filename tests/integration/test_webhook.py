@@ -230,7 +230,7 @@ class WebhookTest(unittest.TestCase):
         logs = d.logs()
         line = [l for l in logs.splitlines() if "401" in l and "webhook:" in l]
         self.assertEqual(len(line), 1, logs)
-        self.assertRegex(line[0], r"^<4>webhook: GitHub request \(delivery d-\d+\) from 127\.0\.0\.1: "
+        self.assertRegex(line[0], r"^egressd: warning: webhook: GitHub request \(delivery d-\d+\) from 127\.0\.0\.1: "
                                   r"401 X-Hub-Signature-256 does not match the secret$")
 
         # the real thing: the commit is fetched, verified and rolled out

@@ -1,6 +1,8 @@
 /* Unit tests for daemon/base. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/log.h"
 #include "base/redact.h"
 #include "testutil.h"
 
@@ -596,6 +599,77 @@ START_TEST(test_url_secrets_lists_what_url_redact_hides) {
 }
 END_TEST
 
+/* Where log lines go and how they look: "<N>" only when stderr is the
+ * journal (JOURNAL_STREAM names it), plain lines otherwise, colour only on
+ * a terminal without NO_COLOR. */
+static char *log_capture(int fd_target, const char *journal_stream, const char *no_color,
+                         int read_fd) {
+  static char out[512];
+  int saved = dup(STDERR_FILENO);
+  ssize_t n;
+
+  if (journal_stream)
+    setenv("JOURNAL_STREAM", journal_stream, 1);
+  else
+    unsetenv("JOURNAL_STREAM");
+  if (no_color)
+    setenv("NO_COLOR", no_color, 1);
+  else
+    unsetenv("NO_COLOR");
+  fflush(stderr);
+  ck_assert_int_ge(dup2(fd_target, STDERR_FILENO), 0);
+  log_open(LOG_TARGET_STDERR, NULL);
+  {
+    struct log_ctx lc = {.cluster = "prod-eu"};
+    log_ctx_emit(LOG_WARNING, &lc, "drift %d", 1);
+  }
+  fflush(stderr);
+  dup2(saved, STDERR_FILENO);
+  close(saved);
+  unsetenv("JOURNAL_STREAM");
+  unsetenv("NO_COLOR");
+  n = read(read_fd, out, sizeof(out) - 1);
+  ck_assert_int_gt(n, 0);
+  out[n] = '\0';
+  return out;
+}
+
+START_TEST(test_log_prefixes_only_for_the_journal) {
+  int p[2], m, s;
+  struct stat st;
+  char stream[64];
+
+  ck_assert_int_eq(pipe(p), 0);
+  ck_assert_int_eq(fstat(p[1], &st), 0);
+  str_format(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+  ck_assert_str_eq(log_capture(p[1], stream, NULL, p[0]), "<4>cluster prod-eu: drift 1\n");
+  ck_assert_str_eq(log_capture(p[1], NULL, NULL, p[0]), "egressd: warning: cluster prod-eu: drift 1\n");
+  ck_assert_str_eq(log_capture(p[1], "1:2", NULL, p[0]), "egressd: warning: cluster prod-eu: drift 1\n");
+  close(p[0]);
+  close(p[1]);
+  /* a terminal: colour, unless NO_COLOR */
+  m = posix_openpt(O_RDWR | O_NOCTTY);
+  ck_assert_int_ge(m, 0);
+  ck_assert_int_eq(grantpt(m), 0);
+  ck_assert_int_eq(unlockpt(m), 0);
+  s = open(ptsname(m), O_RDWR | O_NOCTTY);
+  ck_assert_int_ge(s, 0);
+  {
+    struct termios t;
+    tcgetattr(s, &t);
+    cfmakeraw(&t); /* no \n -> \r\n */
+    tcsetattr(s, TCSANOW, &t);
+  }
+  ck_assert_str_eq(log_capture(s, NULL, NULL, m),
+                   "egressd: \033[1;33mwarning\033[0m: cluster prod-eu: drift 1\n");
+  ck_assert_str_eq(log_capture(s, NULL, "1", m), "egressd: warning: cluster prod-eu: drift 1\n");
+  close(s);
+  close(m);
+  log_open(LOG_TARGET_AUTO, NULL);
+}
+END_TEST
+
 static Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("base");
@@ -621,6 +695,7 @@ static Suite *base_suite(void) {
   tcase_add_test(tc, test_file_write_skips_every_taken_temporary_name);
   tcase_add_test(tc, test_file_write_leaves_only_the_file_behind);
   tcase_add_test(tc, test_file_create_fresh_removes_what_was_planted);
+  tcase_add_test(tc, test_log_prefixes_only_for_the_journal);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("redact");
