@@ -37,7 +37,7 @@
 struct coord;
 
 struct coord_params {
-  const struct hostconfig *hc;        /* coord settings; borrowed for the coordinator's life */
+  const struct hostconfig *hc;        /* coord settings, read by coord_new() */
   struct kube_loop *loop;
   const char *const *clusters;        /* the host's cluster names */
   size_t n_clusters;

@@ -1409,7 +1409,7 @@ static void reload(struct svc *d) {
   struct svc_cluster *old;
   size_t n_old;
   const char *fixed;
-  bool git_changed;
+  bool git_changed, same_clusters;
 
   notify_sendf("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)time_now_mono_usec());
   if (hostconfig_read(d->config_path, &hc) < 0) {
@@ -1458,20 +1458,25 @@ static void reload(struct svc *d) {
       if (str_eq(d->clusters[i].name, old[k].name) &&
           str_eq(d->clusters[i].kubeconfig, old[k].kubeconfig))
         cluster_carry(&d->clusters[i], &old[k]);
+  same_clusters = n_old == d->n_clusters;
   for (size_t k = 0; k < n_old; k++) {
+    same_clusters = same_clusters && str_eq(old[k].name, d->clusters[k].name);
     apply_job_free(old[k].job);
     svc_watch_free(&old[k]);
     kube_client_free(old[k].client);
   }
   free(old);
-  /* the clusters may have changed: a new coordinator, which takes back at
-   * once the Leases this member holds (their holder is its identity) */
-  coord_free(d->coord);
-  d->coord = NULL;
-  err_clear(&err);
-  if (coord_setup(d, &err) < 0)
-    log_error("coordination: %s; this member writes to no cluster until the host config is "
-              "fixed and reloaded", err.msg);
+  /* the same clusters: the coordinator and its Leases go on. Others: a new
+   * coordinator, which takes back the Leases this member holds (their
+   * holder is its identity) after its second LIST, writing nowhere until */
+  if (!same_clusters || !d->coord) {
+    coord_free(d->coord);
+    d->coord = NULL;
+    err_clear(&err);
+    if (coord_setup(d, &err) < 0)
+      log_error("coordination: %s; this member writes to no cluster until the host config is "
+                "fixed and reloaded", err.msg);
+  }
   /* ---- webhook: the followed ref and the secret, read again ---- */
   if (d->webhook) {
     struct buf secret = BUF_INIT;

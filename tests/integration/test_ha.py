@@ -325,6 +325,20 @@ class HA(unittest.TestCase):
         acts = [x for x in self.members[a].ledger() if x["type"] == "rollout"]
         self.assertEqual([(x["action"], x.get("actor")) for x in acts][-1], ("resume", "member " + c))
 
+    def test_reload_keeps_the_clusters(self):
+        """A reload with the same clusters keeps the coordinator and its
+        Leases: nothing is lost, released or taken, by anyone."""
+        expected = self.start_all()
+        a = self.ids[0]
+        before = {i: len([r for r in m.ledger() if r["type"] == "lease"])
+                  for i, m in self.members.items()}
+        self.members[a].kill(signal.SIGHUP)
+        wait_for("the reload", lambda: "reloaded " in self.members[a].logs(), 20)
+        wait_for("every cluster owned as before", lambda: self.owners() == expected, 20)
+        for i, m in self.members.items():
+            new = [(r["action"], r.get("cluster")) for r in m.ledger() if r["type"] == "lease"][before[i]:]
+            self.assertEqual(new, [], i)
+
     def test_cut_off_member_stops_writing_before_another_starts(self):
         d = self.d
         expected = self.start_all()
@@ -419,6 +433,7 @@ class Standby(HA):
             w[1] == new for w in self.writes("c3")), 20)
 
     # the sharded tests do not apply
+    test_reload_keeps_the_clusters = None
     test_spread_waves_failover_and_rejoin = None
     test_cut_off_member_stops_writing_before_another_starts = None
     test_pause_and_resume_act_on_every_member = None
