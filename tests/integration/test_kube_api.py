@@ -16,6 +16,7 @@ import unittest
 import urllib.parse
 
 import kubelib
+import netlib
 from kubelib import egressd
 
 MANAGED = "app.kubernetes.io/managed-by=egressd"
@@ -26,13 +27,8 @@ def query(entry):
 
 
 def wait_for(pred, timeout=15, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+    """netlib.wait_for in this module's argument order."""
+    return netlib.wait_for(what, pred, timeout, interval=0.02)
 
 
 class ListTest(unittest.TestCase):

@@ -14,17 +14,13 @@ import unittest
 import urllib.parse
 
 import kubelib
+import netlib
 from kubelib import egressd
 
 
 def wait_for(pred, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for " + what)
+    """netlib.wait_for in this module's argument order."""
+    return netlib.wait_for(what, pred, timeout, interval=0.02)
 
 
 class Watcher(object):
