@@ -519,7 +519,6 @@ static void start_list(struct coord *co) {
 
 /* The writes of a phase are done: on to the next. */
 static void round_advance(struct coord *co) {
-
   if (co->phase == R_MEMBER)
     start_list(co);
   else if (co->phase == R_WRITES)
