@@ -62,7 +62,10 @@ class Daemon(object):
         self.config = self.path("egressd.yaml")
         self.write_config(policy=policy, extra=extra_config, drift=drift, poll=poll,
                           sync_extra=sync_extra)
-        # the notify socket
+        self._open_notify()
+
+    def _open_notify(self):
+        """The notify socket (what systemd would be), read by a thread."""
         self.notify_path = self.path("notify.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.notify_path)
@@ -269,13 +272,7 @@ class Member(Daemon):
         self.metrics = self.path("metrics.prom")
         self.config = self.path("egressd.yaml")
         self.write_config(drift=drift, poll=poll, extra=coordination)
-        self.notify_path = self.path("notify.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.notify_path)
-        self.sock.settimeout(0.2)
-        self._stop_reader = False
-        self.reader = threading.Thread(target=self._read_notes, daemon=True)
-        self.reader.start()
+        self._open_notify()
 
     def close(self):
         self.stop()

@@ -442,11 +442,25 @@ class Blackhole(object):
 class ConnectProxy(Listener):
     """An HTTP CONNECT proxy on loopback that records what it was asked to
     reach (self.requests: "CONNECT host:port" lines and their headers) and
-    relays bytes. Only 127.0.0.1 targets are allowed. A context manager."""
+    relays bytes. Only 127.0.0.1 targets are allowed. cut() cuts its clients
+    off: every relayed connection is dropped and new ones are closed at once.
+    A context manager."""
 
     def __init__(self):
         self.requests = []
+        self.cut_off = False
+        self.conns = []
+        self.conns_lock = threading.Lock()
         super().__init__()
+
+    def cut(self):
+        self.cut_off = True
+        with self.conns_lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def serve(self, c):
         head = b""
@@ -460,11 +474,16 @@ class ConnectProxy(Listener):
         self.requests.append(lines)
         method, target = lines[0].split()[:2]
         host, port = target.rsplit(":", 1)
+        if self.cut_off:
+            c.close()
+            return
         if method != "CONNECT" or host != "127.0.0.1":
             c.sendall(b"HTTP/1.1 403 Forbidden\r\n\r\n")
             c.close()
             return
         up = socket.create_connection((host, int(port)))
+        with self.conns_lock:
+            self.conns += [c, up]
         c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
 
         def pump(a, b):
@@ -485,6 +504,8 @@ class ConnectProxy(Listener):
         t.start()
         pump(c, up)
         t.join(5)
+        with self.conns_lock:
+            self.conns = [s for s in self.conns if s not in (c, up)]
         up.close()
         c.close()
 

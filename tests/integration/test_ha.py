@@ -18,14 +18,13 @@ import itertools
 import json
 import os
 import signal
-import socket
 import threading
 import time
 import unittest
 
 import daemonlib
 import kubelib
-from netlib import Listener, wait_for
+from netlib import wait_for
 
 CLUSTERS = ["c1", "c2", "c3", "c4", "c5", "c6"]
 CANARY = ["c1", "c2"]
@@ -85,68 +84,6 @@ def even_identities():
     raise AssertionError("no even trio")
 
 
-class CutProxy(Listener):
-    """A CONNECT proxy that can cut its member off: cut() drops every relayed
-    connection and closes new ones at once; heal() lets them through again."""
-
-    def __init__(self):
-        self.cut_off = False
-        self.conns = []
-        self.lock = threading.Lock()
-        super().__init__()
-
-    def serve(self, c):
-        head = b""
-        while b"\r\n\r\n" not in head and len(head) < 16384:
-            chunk = c.recv(4096)
-            if not chunk:
-                c.close()
-                return
-            head += chunk
-        target = head.split(b"\r\n", 1)[0].decode("latin-1").split()[1]
-        host, port = target.rsplit(":", 1)
-        if self.cut_off or host != "127.0.0.1":
-            c.close()
-            return
-        up = socket.create_connection((host, int(port)))
-        with self.lock:
-            self.conns += [c, up]
-        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        def pump(a, b):
-            try:
-                while True:
-                    d = a.recv(65536)
-                    if not d:
-                        break
-                    b.sendall(d)
-            except OSError:
-                pass
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        t = threading.Thread(target=pump, args=(up, c), daemon=True)
-        t.start()
-        pump(c, up)
-        t.join(5)
-        with self.lock:
-            self.conns = [s for s in self.conns if s not in (c, up)]
-        up.close()
-        c.close()
-
-    def cut(self):
-        self.cut_off = True
-        with self.lock:
-            for s in self.conns:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            self.conns = []
-
-
 class HA(unittest.TestCase):
     mode = "sharded"
 
@@ -165,7 +102,7 @@ class HA(unittest.TestCase):
 
     def member(self, ident):
         d = self.d
-        proxy = CutProxy()
+        proxy = kubelib.ConnectProxy()  # cut() cuts the member off
         self.addCleanup(proxy.close)
         self.proxies[ident] = proxy
         cfg = json.loads(kubelib.kubeconfig_text(d.sim.servers["c1"], ca=d.sim.path("ca.crt"),
