@@ -410,6 +410,24 @@ int kube_client_get_path(struct kube_client *c, const char *path, struct doc_are
 
 /* ------------------------------------------------------------ APPLY */
 
+/* Send @obj as the JSON body of @spec to @path (taken over), answered with
+ * the stored object. */
+static int submit_object(struct kube_client *c, struct kube_http_spec *spec, struct buf *path,
+                         const struct doc_node *obj, struct doc_arena *a, kube_done_fn done,
+                         void *userdata, struct kube_op **ret_op, struct err *err) {
+  struct buf body = BUF_INIT;
+  int r;
+
+  doc_emit_json(obj, &body, 0);
+  spec->path = buf_cstr(path);
+  spec->body = body.data;
+  spec->body_len = body.len;
+  r = submit_simple(c, spec, a, done, userdata, on_object, ret_op, err);
+  buf_dispose(path);
+  buf_dispose(&body);
+  return r;
+}
+
 int kube_client_apply(struct kube_client *c, const struct kube_ref *ref,
                       const struct doc_node *obj, unsigned flags, struct doc_arena *a,
                       kube_done_fn done, void *userdata, struct kube_op **ret_op,
@@ -421,10 +439,9 @@ int kube_client_apply(struct kube_client *c, const struct kube_ref *ref,
   struct kube_ref r2 = *ref;
   struct kube_http_spec spec = {.method = KUBE_PATCH,
                                 .content_type = "application/apply-patch+yaml"};
-  struct buf path = BUF_INIT, body = BUF_INIT;
+  struct buf path = BUF_INIT;
   char want[300];
   char *p;
-  int r;
 
   if (!doc_is(obj, DOC_MAP) || str_is_empty(api_version) || str_is_empty(kind) ||
       str_is_empty(name))
@@ -452,14 +469,7 @@ int kube_client_apply(struct kube_client *c, const struct kube_ref *ref,
   kube_query_add(&path, "fieldValidation", "Strict");
   if (flags & KUBE_APPLY_DRY_RUN)
     kube_query_add(&path, "dryRun", "All");
-  doc_emit_json(obj, &body, 0);
-  spec.path = buf_cstr(&path);
-  spec.body = body.data;
-  spec.body_len = body.len;
-  r = submit_simple(c, &spec, a, done, userdata, on_object, ret_op, err);
-  buf_dispose(&path);
-  buf_dispose(&body);
-  return r;
+  return submit_object(c, &spec, &path, obj, a, done, userdata, ret_op, err);
 }
 
 /* ------------------------------------------------------- POST and PUT */
@@ -472,9 +482,8 @@ static int write_whole(struct kube_client *c, enum kube_method method,
                        struct kube_op **ret_op, struct err *err) {
   const char *name = doc_path_str(obj, "metadata.name");
   struct kube_http_spec spec = {.method = method, .content_type = "application/json"};
-  struct buf path = BUF_INIT, body = BUF_INIT;
+  struct buf path = BUF_INIT;
   char *p;
-  int r;
 
   if (!doc_is(obj, DOC_MAP) || str_is_empty(doc_map_str(obj, "apiVersion")) ||
       str_is_empty(doc_map_str(obj, "kind")) || str_is_empty(name))
@@ -488,14 +497,7 @@ static int write_whole(struct kube_client *c, enum kube_method method,
   free(p);
   kube_query_add(&path, "fieldManager", c->field_manager);
   kube_query_add(&path, "fieldValidation", "Strict");
-  doc_emit_json(obj, &body, 0);
-  spec.path = buf_cstr(&path);
-  spec.body = body.data;
-  spec.body_len = body.len;
-  r = submit_simple(c, &spec, a, done, userdata, on_object, ret_op, err);
-  buf_dispose(&path);
-  buf_dispose(&body);
-  return r;
+  return submit_object(c, &spec, &path, obj, a, done, userdata, ret_op, err);
 }
 
 int kube_client_create(struct kube_client *c, const struct kube_ref *ref,
