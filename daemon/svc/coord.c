@@ -75,6 +75,7 @@ struct coord {
   uint64_t next_round;
   uint64_t duplicate_until;   /* mono: another process renews this identity's member Lease */
   unsigned lists;             /* LISTs seen since start */
+  unsigned long changes;      /* coord_changes(): a LIST, a write or an event */
   uint64_t next_expiry;       /* mono: the soonest another member's Lease runs out; 0: none */
   bool reachable;
   char last_error[300];
@@ -93,6 +94,7 @@ static void push_event(struct coord *co, enum coord_action a, const struct slot 
     co->ev_head = (co->ev_head + 1) % EVENTS_MAX;
     co->ev_len--;
   }
+  co->changes++;
   ev = &co->events[(co->ev_head + co->ev_len++) % EVENTS_MAX];
   memset(ev, 0, sizeof(*ev));
   ev->action = a;
@@ -264,6 +266,7 @@ static void on_written(void *userdata, const struct kube_result *res) {
   uint64_t now = time_now_mono_usec();
   bool releasing = s->releasing;
 
+  co->changes++;
   s->releasing = false;
   if (res->r == 0 && res->object) {
     bool had = s->held;
@@ -357,6 +360,7 @@ static void on_listed(void *userdata, const struct kube_result *res) {
   size_t n_old = co->n_seen;
 
   co->list_op = NULL;
+  co->changes++;
   if (res->r < 0 || !doc_is(res->object, DOC_SEQ)) {
     co->reachable = false;
     str_copy(co->last_error, sizeof(co->last_error),
@@ -610,6 +614,8 @@ void coord_release_all(struct coord *co) {
     slot_write(co, s, "");
   }
 }
+
+unsigned long coord_changes(const struct coord *co) { return co->changes; }
 
 bool coord_pending(const struct coord *co) {
   return co && (co->inflight || co->list_op);

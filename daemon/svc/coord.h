@@ -81,6 +81,10 @@ bool coord_next_event(struct coord *co, struct coord_event *ev);
  * members take over at once rather than after leaseDuration. Submits the
  * writes; the caller runs the loop a little for them to go out. */
 void coord_release_all(struct coord *co);
+/* A counter that moves whenever what the coordinator knows may have
+ * changed (a LIST or a write answered, an event): the caller's work that
+ * depends on it need not run on every turn of its loop. */
+unsigned long coord_changes(const struct coord *co);
 /* Whether a request of the coordinator is on the wire. */
 bool coord_pending(const struct coord *co);
 

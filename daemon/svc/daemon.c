@@ -863,13 +863,19 @@ static void drive_coord(struct svc *d) {
     }
     d->dirty = true;
   }
-  share_rollout(d);
-  if (d->rollout.target[0])
-    adopt_acts(d);
-  {
-    /* what status shows: publish when ownership or reachability changed */
+  /* The rest depends only on what the coordinator learnt (a fence that
+   * closes is an event too), so not on every turn of the loop. What this
+   * member publishes of its own clusters rides on the round after next,
+   * as it did when this ran every turn: a round's writes follow its LIST. */
+  if (coord_changes(d->coord) != d->coord_seen) {
     const char *why;
-    uint64_t sig = coord_reachable(d->coord, &why) ? 1 : 0;
+    uint64_t sig;
+    d->coord_seen = coord_changes(d->coord);
+    share_rollout(d);
+    if (d->rollout.target[0])
+      adopt_acts(d);
+    /* what status shows: publish when ownership or reachability changed */
+    sig = coord_reachable(d->coord, &why) ? 1 : 0;
     for (size_t i = 0; i < d->n_clusters; i++)
       sig = sig * 31 + coord_owns(d->coord, i, now) * 2 + (uint64_t)why[0];
     if (sig != d->coord_sig) {

@@ -104,6 +104,7 @@ struct svc {
   char user_agent[160];       /* "egressd/<version> (<identity>)" with coordination */
   uint64_t coord_next;        /* mono: when the coordinator next needs a tick */
   uint64_t coord_sig;         /* ownership and reachability as last published */
+  unsigned long coord_seen;   /* coord_changes() when drive_coord() last looked */
   uint64_t coord_act_seen;    /* real: the newest operator act (pause, resume) taken from any member */
   struct svc_cluster *clusters;
   size_t n_clusters;
