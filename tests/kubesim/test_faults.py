@@ -5,7 +5,7 @@ import ssl
 import time
 import unittest
 
-from simtest import SimTestCase, vs, KUBECTL
+from simtest import SimTestCase, vs, KUBECTL, wait_for
 
 VSC = "/apis/networking.istio.io/v1/namespaces/demo/virtualservices"
 
@@ -73,32 +73,36 @@ class FaultTest(SimTestCase):
         reqs = self.sim.requests(since=m)
         self.assertEqual([(r["status"], r["reset"]) for r in reqs], [(200, True), (200, False)])
 
+    def refused(self, port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+    def answers(self, cluster="c1"):
+        try:
+            return self.sim.request("GET", "/version", cluster=cluster)[0] == 200
+        except (http.client.HTTPException, OSError, ssl.SSLError):
+            return False
+
     def test_unreachable_refuse_and_restore(self):
         port = self.sim.ports["c1"]
         self.sim.ctl("POST", "faults", {"unreachable": "refuse"})
-        time.sleep(0.3)
-        with self.assertRaises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        # the listener closes on a thread
+        self.assertTrue(wait_for(lambda: self.refused(port)), "c1 still listens after refuse")
         rc, out, err = self.sim.kubectl("get", "vs", "-n", "demo", "--request-timeout=5s")
         self.assertEqual(rc, 1)
         self.assertIn("connect: connection refused", err)
         # restored through another cluster's control API
         st, _, _ = self.sim.request("DELETE", "/_sim/faults?cluster=c1", cluster="c2", token=self.sim.token("c2"))
         self.assertEqual(st, 200)
-        time.sleep(0.3)
-        self.assertEqual(self.sim.request("GET", "/version")[0], 200)
+        self.assertTrue(wait_for(self.answers), "c1 does not answer after the restore")
 
     def test_refuse_then_drop_then_restore_listens_again(self):
         port = self.sim.ports["c1"]
         self.sim.ctl("POST", "faults", {"unreachable": "refuse"})
-        deadline = time.monotonic() + 10
-        while True:   # the listener closes on a thread
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            except ConnectionRefusedError:
-                break
-            self.assertLess(time.monotonic(), deadline, "c1 still listens after refuse")
-            time.sleep(0.05)
+        self.assertTrue(wait_for(lambda: self.refused(port)), "c1 still listens after refuse")
         st, _, _ = self.sim.request("POST", "/_sim/faults?cluster=c1", {"unreachable": "drop"},
                                     cluster="c2", token=self.sim.token("c2"))
         self.assertEqual(st, 200)
@@ -113,8 +117,8 @@ class FaultTest(SimTestCase):
         self.sim.ctl("POST", "faults", {"unreachable": "drop", "duration_ms": 800}, cluster="c2")
         with self.assertRaises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):
             self.sim.request("GET", "/version", cluster="c2")
-        time.sleep(1.0)
-        self.assertEqual(self.sim.request("GET", "/version", cluster="c2")[0], 200)
+        # back after the duration (a thread restores it)
+        self.assertTrue(wait_for(lambda: self.answers("c2")), "c2 does not answer after 800 ms")
 
 
 if __name__ == "__main__":

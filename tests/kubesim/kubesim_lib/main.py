@@ -3,6 +3,7 @@ cluster, write the kubeconfigs and token files, then DIR/ready; stop on
 SIGTERM/SIGINT.  See ../README.md for every option and file."""
 import argparse
 import os
+import select
 import signal
 import sys
 import time
@@ -151,8 +152,13 @@ def main(argv=None):
         write(os.path.join(d, "%s.port" % n), "%d\n" % ctx.port, 0o644)
 
     # a plain flag: the handler runs on the main thread, and Event.set() there
-    # deadlocks when the signal lands inside Event.wait() (the same lock)
+    # deadlocks when the signal lands inside Event.wait() (the same lock).
+    # The main thread sleeps in select() on the signal wakeup pipe, which
+    # Python writes to on every signal: no polling, no lost wakeup.
     stop = []
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
 
     def on_signal(signum, frame):
         stop.append(signum)
@@ -165,7 +171,8 @@ def main(argv=None):
         ", ".join("%s=https://127.0.0.1:%d" % (n, sim.clusters[n].port) for n in names)))
     sys.stderr.flush()
     while not stop:
-        time.sleep(0.1)
+        select.select([wake_r], [], [])
+        os.read(wake_r, 64)
     sim.stop()
     try:
         os.unlink(os.path.join(d, "ready"))
