@@ -62,6 +62,22 @@ START_TEST(test_svc_hostconfig_good_resolves_paths_and_defaults) {
 }
 END_TEST
 
+/* @text (as h.yaml) is refused with exactly the diagnostics @want, sorted. */
+static void assert_refused(const char *text, const char *const *want, size_t n) {
+  struct hostconfig *c = NULL;
+  struct diag_list d = {0};
+  struct err e = ERR_INIT;
+  char t[1024];
+
+  ck_assert_int_eq(hostconfig_parse("h.yaml", text, strlen(text), &c, &d, &e), -EINVAL);
+  ck_assert_ptr_null(c);
+  diag_sort(&d);
+  ck_assert_uint_eq(d.n, n);
+  for (size_t i = 0; i < d.n; i++)
+    ck_assert_str_eq(diag_format(&d.items[i], t, sizeof(t)), want[i]);
+  diag_list_dispose(&d);
+}
+
 START_TEST(test_svc_hostconfig_reports_every_problem) {
   const char *bad = "repository:\n"
                     "  url: not a url\n"
@@ -78,10 +94,6 @@ START_TEST(test_svc_hostconfig_reports_every_problem) {
                     "    kubeconfig: c\n"
                     "sync:\n"
                     "  driftInterval: soon\n";
-  struct hostconfig *c = NULL;
-  struct diag_list d = {0};
-  struct err e = ERR_INIT;
-  char t[512];
   const char *want[] = {
       "h.yaml:2:8: error: repository.url 'not a url' is not a Git URL; use file://, git://, "
       "https://, ssh:// or user@host:path",
@@ -97,13 +109,7 @@ START_TEST(test_svc_hostconfig_reports_every_problem) {
       "1h30m or 250ms",
   };
 
-  ck_assert_int_eq(hostconfig_parse("h.yaml", bad, strlen(bad), &c, &d, &e), -EINVAL);
-  ck_assert_ptr_null(c);
-  diag_sort(&d);
-  ck_assert_uint_eq(d.n, sizeof(want) / sizeof(want[0]));
-  for (size_t i = 0; i < d.n; i++)
-    ck_assert_str_eq(diag_format(&d.items[i], t, sizeof(t)), want[i]);
-  diag_list_dispose(&d);
+  assert_refused(bad, want, sizeof(want) / sizeof(want[0]));
 }
 END_TEST
 
@@ -233,7 +239,7 @@ START_TEST(test_svc_hostconfig_coordination) {
   struct hostconfig *c = NULL;
   struct diag_list d = {0};
   struct err e = ERR_INIT;
-  char text[1024], t[512];
+  char text[1024];
 
   str_format(text, sizeof(text), "%scoordination: {kubeconfig: /etc/egressd/mgmt, identity: "
                                  "host-a}\n", base);
@@ -249,12 +255,7 @@ START_TEST(test_svc_hostconfig_coordination) {
   c = NULL;
 
   str_format(text, sizeof(text), "%s%s", base, bad_tail);
-  ck_assert_int_eq(hostconfig_parse("h.yaml", text, strlen(text), &c, &d, &e), -EINVAL);
-  diag_sort(&d);
-  ck_assert_uint_eq(d.n, sizeof(want) / sizeof(want[0]));
-  for (size_t i = 0; i < d.n; i++)
-    ck_assert_str_eq(diag_format(&d.items[i], t, sizeof(t)), want[i]);
-  diag_list_dispose(&d);
+  assert_refused(text, want, sizeof(want) / sizeof(want[0]));
 }
 END_TEST
 
